@@ -1,0 +1,69 @@
+# credit-pools: every command a developer or CI needs.
+#   make demo   build the package and play the seed story in Node
+#   make test   cargo test, the Node tests (ESM + require), and the workerd test
+# Both install what they need (rust target, wasm-bindgen CLI, npm packages) first.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+WASM_BINDGEN_VERSION := 0.2.130
+WASM_TARGET := wasm32-unknown-unknown
+WASM_RAW := target/$(WASM_TARGET)/release/credit_pools.wasm
+CARGO_BIN := $(HOME)/.cargo/bin
+export PATH := $(CARGO_BIN):$(PATH)
+
+RUST_SOURCES := $(shell find src -type f) Cargo.toml $(wildcard Cargo.lock)
+PKG_SOURCES := $(wildcard pkg-template/*) scripts/build-pkg.mjs
+
+.PHONY: deps rust-deps npm-deps build test cargo-test js-test demo clean
+
+## Prerequisites (idempotent) -------------------------------------------------
+
+rust-deps:
+	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	@if ! wasm-bindgen --version 2>/dev/null | grep -q ' $(WASM_BINDGEN_VERSION)$$'; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"; \
+	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
+	fi
+
+# `npm ci` only when the lock file changed since the last install.
+node_modules/.installed: package-lock.json package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+npm-deps: node_modules/.installed
+
+deps: rust-deps npm-deps
+
+## Build ------------------------------------------------------------------------
+
+pkg/package.json: $(RUST_SOURCES) $(PKG_SOURCES) | deps
+	cargo build --release --target $(WASM_TARGET)
+	rm -rf pkg
+	wasm-bindgen --target web --out-dir pkg $(WASM_RAW)
+	node scripts/build-pkg.mjs
+	@# The tests import the package by name, as a user would.
+	ln -sfn ../pkg node_modules/credit-pools
+
+build: pkg/package.json
+	@ln -sfn ../pkg node_modules/credit-pools
+
+## Tests ------------------------------------------------------------------------
+
+cargo-test:
+	cargo test --all-targets
+	cargo test --doc
+
+js-test: build
+	node --test js-tests/*.test.mjs js-tests/*.test.cjs
+
+test: cargo-test js-test
+
+## Demo -------------------------------------------------------------------------
+
+demo: build
+	node examples/demo.mjs
+
+clean:
+	rm -rf pkg target node_modules

@@ -1,0 +1,72 @@
+//! The one error type of the core, with a stable machine-readable code.
+
+use std::fmt;
+
+/// Every way an operation can fail. `code()` is the contract callers switch on;
+/// the message is for humans and names the offending field or key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerError {
+    /// Input that is malformed: a missing id, a negative or non-finite amount, a bad date.
+    InvalidArgument { field: String, reason: String },
+    /// A reference to something that does not exist: plan, currency, feature, subscription.
+    NotFound { what: String },
+    /// The same idempotency key was used earlier with a different payload.
+    IdempotencyConflict { key: String },
+    /// A named bound from `limits.rs` would be exceeded.
+    LimitExceeded { what: String, limit: u64 },
+    /// The host store failed (a `get` or `put` threw or rejected).
+    StoreError { key: String, reason: String },
+    /// A value in the store is not what this library wrote there.
+    CorruptState { key: String, reason: String },
+}
+
+impl LedgerError {
+    /// Append-only: a code is never renamed or reused, because callers switch on it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            Self::NotFound { .. } => "NOT_FOUND",
+            Self::IdempotencyConflict { .. } => "IDEMPOTENCY_CONFLICT",
+            Self::LimitExceeded { .. } => "LIMIT_EXCEEDED",
+            Self::StoreError { .. } => "STORE_ERROR",
+            Self::CorruptState { .. } => "CORRUPT_STATE",
+        }
+    }
+
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidArgument { field: field.to_string(), reason: reason.into() }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+
+    pub fn limit(what: impl Into<String>, limit: usize) -> Self {
+        Self::LimitExceeded { what: what.into(), limit: limit as u64 }
+    }
+
+    pub fn corrupt(key: &str, reason: impl Into<String>) -> Self {
+        Self::CorruptState { key: key.to_string(), reason: reason.into() }
+    }
+}
+
+impl fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidArgument { field, reason } => write!(f, "invalid `{field}`: {reason}"),
+            Self::NotFound { what } => write!(f, "{what} not found"),
+            Self::IdempotencyConflict { key } => {
+                write!(f, "idempotency key `{key}` was already used with a different payload")
+            }
+            Self::LimitExceeded { what, limit } => write!(f, "{what} exceeds the limit of {limit}"),
+            Self::StoreError { key, reason } => write!(f, "store failed on key `{key}`: {reason}"),
+            Self::CorruptState { key, reason } => {
+                write!(f, "stored value at key `{key}` is not valid credit-pools state: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LedgerError {}
+
+pub type LedgerResult<T> = Result<T, LedgerError>;

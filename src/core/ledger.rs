@@ -1,0 +1,739 @@
+//! `Ledger`: the operations of the public API, over any `Store`.
+//!
+//! Each write operation runs the same protocol (see HACKING.md):
+//! 1. take the scope's in-instance lock;
+//! 2. read the scope head (the commit record) and, for a keyed operation not in
+//!    the head's recent window, its idempotency record;
+//! 3. apply the clock and the operation to the head in memory (pure code);
+//! 4. write the touched ledger pages, then an evicted idempotency record, then
+//!    the head. The head write is the commit: until it lands, nothing written
+//!    before it is reachable, so a failure anywhere leaves the scope as it was.
+//!
+//! Reads take no lock: they read the head and the pages it names, and apply the
+//! clock to a copy, so they never write and always see a committed snapshot.
+
+use std::collections::BTreeMap;
+
+use super::amount::{micros_to_f64, multiply_micros_ceil};
+use super::api::*;
+use super::catalog::{check_text, Catalog, CatalogInput};
+use super::error::{LedgerError, LedgerResult};
+use super::idempotency::{Claim, IdempotencyRecord, KeyEntry, OperationKind, IDEMPOTENCY_RECENT_MAX, RECORD_SCHEMA};
+use super::keys::{check_id, check_key_prefix, Scope, KEY_PREFIX_DEFAULT};
+use super::ledger_event::{page_of, EventRecord, LedgerPage, PAGE_SCHEMA};
+use super::limits::{EVENTS_PER_OPERATION_MAX, LEDGER_PAGE_EVENTS, METADATA_ENTRIES_MAX, PRIORITY_MAX};
+use super::locks::ScopeLocks;
+use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool};
+use super::scope::{ScopeHead, SubscriptionState};
+use super::store::{Environment, Store};
+use super::time::{check_ms, format_iso, UnixMs};
+
+/// Pages one ledger query may read before it returns what it found with a cursor.
+const LEDGER_QUERY_PAGES_MAX: u64 = 32;
+
+/// The credit ledger over a host store. All methods take `&self`: concurrent
+/// calls are safe, and calls on one scope are serialised by `ScopeLocks`.
+#[derive(Debug)]
+pub struct Ledger<S: Store, E: Environment> {
+    store: S,
+    env: E,
+    catalog: Catalog,
+    key_prefix: String,
+    locks: ScopeLocks,
+}
+
+/// Fresh ids and creation sequence numbers for one operation.
+struct IdSource<'a, E: Environment> {
+    env: &'a E,
+    next_seq: u64,
+}
+
+impl<E: Environment> GrantIds for IdSource<'_, E> {
+    fn next_grant_id(&mut self) -> String {
+        uuid_from(self.env.random_u64(), self.env.random_u64())
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq - 1
+    }
+}
+
+/// Formats 128 random bits as an RFC 4122 version-4 UUID, as Stigg's ids are.
+fn uuid_from(high: u64, low: u64) -> String {
+    let high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
+    let low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xFFFF,
+        high & 0xFFFF,
+        low >> 48,
+        low & 0xFFFF_FFFF_FFFF
+    )
+}
+
+/// The in-memory state of one write operation, handed to its pure step.
+struct Transaction<'a, E: Environment> {
+    head: ScopeHead,
+    events: Vec<EventRecord>,
+    now_ms: UnixMs,
+    ids: IdSource<'a, E>,
+}
+
+impl<E: Environment> Transaction<'_, E> {
+    fn advance_clock(&mut self) -> LedgerResult<()> {
+        self.head.advance_clock(self.now_ms, &mut self.ids, &mut self.events)
+    }
+}
+
+/// How a write operation ended. Short-lived, so the size difference between
+/// the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Outcome<T> {
+    /// Applied and committed; `head` is the committed head.
+    Applied { value: T, head: ScopeHead, now_ms: UnixMs },
+    /// A repeat of an earlier keyed operation: nothing was written.
+    Repeated { entry: KeyEntry, snapshot: Option<Grant>, head: ScopeHead, now_ms: UnixMs },
+}
+
+impl<S: Store, E: Environment> Ledger<S, E> {
+    /// A ledger over `store`. Validates the catalog and the key prefix.
+    pub fn new(store: S, env: E, catalog: CatalogInput, key_prefix: Option<&str>) -> LedgerResult<Self> {
+        let key_prefix = key_prefix.unwrap_or(KEY_PREFIX_DEFAULT);
+        check_key_prefix(key_prefix)?;
+        Ok(Self {
+            store,
+            env,
+            catalog: Catalog::from_input(catalog)?,
+            key_prefix: key_prefix.to_string(),
+            locks: ScopeLocks::default(),
+        })
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn env(&self) -> &E {
+        &self.env
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    fn now_ms(&self) -> LedgerResult<UnixMs> {
+        let now = self.env.now_ms().map_err(|reason| LedgerError::invalid("now", reason))?;
+        check_ms("now", now)
+    }
+
+    // ----- Storage protocol -------------------------------------------------
+
+    async fn get(&self, key: &str) -> LedgerResult<Option<String>> {
+        self.store.get(key).await.map_err(|reason| LedgerError::StoreError { key: key.to_string(), reason })
+    }
+
+    async fn put(&self, key: String, value: String) -> LedgerResult<()> {
+        self.store.put(&key, value).await.map_err(|reason| LedgerError::StoreError { key, reason })
+    }
+
+    async fn load_head(&self, scope: &Scope) -> LedgerResult<ScopeHead> {
+        let key = scope.head_key(&self.key_prefix);
+        match self.get(&key).await? {
+            Some(text) => ScopeHead::decode(&key, scope, &text),
+            None => Ok(ScopeHead::empty(scope)),
+        }
+    }
+
+    /// The committed events of page `page`, i.e. those below `event_count`.
+    async fn load_page(&self, scope: &Scope, page: u64, event_count: u64) -> LedgerResult<Vec<EventRecord>> {
+        let first_seq = page * LEDGER_PAGE_EVENTS;
+        let committed = event_count.saturating_sub(first_seq).min(LEDGER_PAGE_EVENTS) as usize;
+        if committed == 0 {
+            return Ok(Vec::new());
+        }
+        let key = scope.page_key(&self.key_prefix, page);
+        let text =
+            self.get(&key).await?.ok_or_else(|| LedgerError::corrupt(&key, "a committed ledger page is missing"))?;
+        let mut events = LedgerPage::decode(&key, page, &text)?.events;
+        if events.len() < committed {
+            return Err(LedgerError::corrupt(
+                &key,
+                format!("holds {} events, {committed} are committed", events.len()),
+            ));
+        }
+        events.truncate(committed);
+        Ok(events)
+    }
+
+    /// Looks `claim` up among the remembered keys of the scope.
+    async fn find_key(
+        &self,
+        scope: &Scope,
+        head: &ScopeHead,
+        claim: &Claim,
+    ) -> LedgerResult<Option<(KeyEntry, Option<Grant>)>> {
+        if let Some(entry) = head.recent_keys.iter().find(|entry| entry.key == claim.key) {
+            return Ok(Some((entry.clone(), None)));
+        }
+        let key = scope.idempotency_key(&self.key_prefix, &claim.key);
+        match self.get(&key).await? {
+            Some(text) => {
+                let record = IdempotencyRecord::decode(&key, &claim.key, &text)?;
+                Ok(Some((record.entry, record.grant_snapshot)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Runs one write operation: lock, read, apply `step`, write, commit.
+    async fn write<T>(
+        &self,
+        scope: &Scope,
+        claim: Option<&Claim>,
+        step: impl FnOnce(&mut Transaction<'_, E>) -> LedgerResult<(T, Option<KeyEntry>)>,
+    ) -> LedgerResult<Outcome<T>> {
+        let _guard = self.locks.lock(scope.stem(&self.key_prefix)).await;
+        let now_ms = self.now_ms()?;
+        let head = self.load_head(scope).await?;
+        let event_count_before = head.event_count;
+        if let Some(claim) = claim {
+            if let Some((entry, snapshot)) = self.find_key(scope, &head, claim).await? {
+                claim.check_repeat(&entry)?;
+                let (head, _) = self.advanced_copy(head, now_ms)?;
+                return Ok(Outcome::Repeated { entry, snapshot, head, now_ms });
+            }
+        }
+        let mut tx = Transaction {
+            ids: IdSource { env: &self.env, next_seq: head.grant_seq },
+            head,
+            events: Vec::new(),
+            now_ms,
+        };
+        tx.advance_clock()?;
+        let (value, key_entry) = step(&mut tx)?;
+        tx.advance_clock()?;
+        let Transaction { mut head, events, ids, .. } = tx;
+        let evicted = self.remember_key(&mut head, key_entry);
+        head.prune_finished();
+        for pool in &head.pools {
+            if let Err(reason) = pool.check_invariants() {
+                panic!("credit-pools invariant broken after an operation: {reason}");
+            }
+        }
+        if events.len() > EVENTS_PER_OPERATION_MAX {
+            return Err(LedgerError::limit("ledger events of one operation", EVENTS_PER_OPERATION_MAX));
+        }
+        head.grant_seq = ids.next_seq;
+        head.version += 1;
+        head.event_count = event_count_before + events.len() as u64;
+        head.updated_at_ms = now_ms;
+        self.append_pages(scope, event_count_before, events).await?;
+        if let Some(record) = evicted {
+            self.put(scope.idempotency_key(&self.key_prefix, &record.entry.key), record.encode()).await?;
+        }
+        self.put(scope.head_key(&self.key_prefix), head.encode()).await?;
+        Ok(Outcome::Applied { value, head, now_ms })
+    }
+
+    /// Pushes a new key into the head's window; returns the record of the key it evicts.
+    fn remember_key(&self, head: &mut ScopeHead, entry: Option<KeyEntry>) -> Option<IdempotencyRecord> {
+        let entry = entry?;
+        head.recent_keys.push(entry);
+        if head.recent_keys.len() <= IDEMPOTENCY_RECENT_MAX {
+            return None;
+        }
+        let oldest = head.recent_keys.remove(0);
+        let grant_snapshot =
+            oldest.grant_id.as_deref().and_then(|id| head.find_grant(id)).map(|(_, grant)| grant.clone());
+        Some(IdempotencyRecord { schema: RECORD_SCHEMA, entry: oldest, grant_snapshot })
+    }
+
+    /// Writes `events` after the first `event_count_before` events of the ledger.
+    async fn append_pages(&self, scope: &Scope, event_count_before: u64, events: Vec<EventRecord>) -> LedgerResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let first_page = page_of(event_count_before);
+        let mut current = self.load_page(scope, first_page, event_count_before).await?;
+        let mut page = first_page;
+        for event in events {
+            if current.len() as u64 == LEDGER_PAGE_EVENTS {
+                self.put_page(scope, page, std::mem::take(&mut current)).await?;
+                page += 1;
+            }
+            current.push(event);
+        }
+        self.put_page(scope, page, current).await
+    }
+
+    async fn put_page(&self, scope: &Scope, page: u64, events: Vec<EventRecord>) -> LedgerResult<()> {
+        assert!(!events.is_empty() && events.len() as u64 <= LEDGER_PAGE_EVENTS);
+        let value = LedgerPage { schema: PAGE_SCHEMA, page, events }.encode();
+        self.put(scope.page_key(&self.key_prefix, page), value).await
+    }
+
+    /// A copy of `head` brought to `now_ms`, and the events that would be
+    /// written (not yet in the ledger). Reads use it; it writes nothing.
+    fn advanced_copy(&self, mut head: ScopeHead, now_ms: UnixMs) -> LedgerResult<(ScopeHead, Vec<EventRecord>)> {
+        let mut events = Vec::new();
+        let mut ids = IdSource { env: &self.env, next_seq: head.grant_seq };
+        head.advance_clock(now_ms, &mut ids, &mut events)?;
+        head.grant_seq = ids.next_seq;
+        Ok((head, events))
+    }
+
+    async fn read_head(&self, scope: &Scope) -> LedgerResult<(ScopeHead, Vec<EventRecord>, UnixMs)> {
+        let now_ms = self.now_ms()?;
+        let head = self.load_head(scope).await?;
+        let (head, pending) = self.advanced_copy(head, now_ms)?;
+        Ok((head, pending, now_ms))
+    }
+
+    // ----- Operations -------------------------------------------------------
+
+    /// Provisions `planId` for `(customerId, resourceId?)`. The scope's pools
+    /// exist from then on; the plan's recurring credits for the current period
+    /// are granted at once. A previous subscription of the scope is replaced and
+    /// the unused part of its recurring grants is voided.
+    pub async fn provision_subscription(
+        &self,
+        input: ProvisionSubscriptionInput,
+    ) -> LedgerResult<ProvisionSubscriptionResult> {
+        let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
+        check_id("planId", &input.plan_id)?;
+        let plan = self.catalog.plan(&input.plan_id)?.clone();
+        let start_ms = input.start_date.as_ref().map(|d| d.to_ms("startDate")).transpose()?;
+        let outcome = self
+            .write(&scope, None, |tx| {
+                let now_ms = tx.now_ms;
+                void_subscription_grants(&mut tx.head, now_ms, &mut tx.events);
+                let subscription = SubscriptionState {
+                    id: format!("sub-{}", tx.ids.next_grant_id()),
+                    plan_id: plan.id.clone(),
+                    start_ms: start_ms.unwrap_or(now_ms),
+                    created_at_ms: now_ms,
+                    periods_granted: vec![-1; plan.credits.len()],
+                    credits: plan.credits.clone(),
+                };
+                for credit in &plan.credits {
+                    tx.head.pool_mut(&credit.currency_id)?;
+                }
+                tx.head.subscription = Some(subscription);
+                Ok(((), None))
+            })
+            .await?;
+        let Outcome::Applied { head, now_ms, .. } = outcome else {
+            unreachable!("provisioning carries no idempotency key")
+        };
+        let subscription = head.subscription.as_ref().expect("provisioning stores a subscription");
+        Ok(ProvisionSubscriptionResult {
+            id: subscription.id.clone(),
+            status: "SUCCESS",
+            subscription: SubscriptionOutput {
+                id: subscription.id.clone(),
+                customer_id: scope.customer_id.clone(),
+                plan_id: subscription.plan_id.clone(),
+                resource_id: scope.resource_id.clone(),
+                status: subscription.status(now_ms),
+                start_date: format_iso(subscription.start_ms),
+            },
+        })
+    }
+
+    /// Grants credits into the pool of `(customerId, resourceId?, currencyId)`.
+    pub async fn grant_credits(&self, input: GrantCreditsInput) -> LedgerResult<GrantOutput> {
+        let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
+        let command = GrantCommand::validate(&input, &self.catalog)?;
+        let claim =
+            input.idempotency_key.as_deref().map(|key| Claim::new(key, OperationKind::Grant, &command.payload()));
+        let currency_id = command.currency_id.clone();
+        let outcome = self
+            .write(&scope, claim.as_ref(), |tx| {
+                let now_ms = tx.now_ms;
+                let effective_at_ms = command.effective_at_ms.unwrap_or(now_ms);
+                if let Some(expire_at_ms) = command.expire_at_ms {
+                    if expire_at_ms <= now_ms.max(effective_at_ms) {
+                        return Err(LedgerError::invalid("expireAt", "must be later than now and than effectiveAt"));
+                    }
+                }
+                let grant = Grant {
+                    id: tx.ids.next_grant_id(),
+                    seq: tx.ids.next_seq(),
+                    grant_type: command.grant_type,
+                    status: GrantStatus::Scheduled,
+                    amount_micros: command.amount_micros,
+                    consumed_micros: 0,
+                    priority: command.priority,
+                    effective_at_ms,
+                    expire_at_ms: command.expire_at_ms,
+                    created_at_ms: now_ms,
+                    voided_at_ms: None,
+                    display_name: command.display_name.clone(),
+                    comment: command.comment.clone(),
+                    metadata: command.metadata.clone(),
+                    subscription_id: None,
+                };
+                let grant_id = grant.id.clone();
+                tx.head.pool_mut(&command.currency_id)?.add_grant(grant)?;
+                let entry = claim.as_ref().map(|c| key_entry(c, &command.currency_id, Some(grant_id.clone()), now_ms));
+                Ok((grant_id, entry))
+            })
+            .await?;
+        let (grant_id, head, snapshot) = match outcome {
+            Outcome::Applied { value, head, .. } => (value, head, None),
+            Outcome::Repeated { entry, snapshot, head, .. } => (entry.grant_id.unwrap_or_default(), head, snapshot),
+        };
+        let grant = head
+            .find_grant(&grant_id)
+            .map(|(_, g)| g.clone())
+            .or(snapshot)
+            .ok_or_else(|| LedgerError::not_found(format!("grant {grant_id:?}")))?;
+        Ok(GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, &grant))
+    }
+
+    /// Reports `value` units of `featureId` and debits the scope's pool of the
+    /// feature's currency at the plan's rate. Never refuses for lack of credits:
+    /// a shortfall goes to the pool's overdraft grant.
+    pub async fn report_usage(&self, input: ReportUsageInput) -> LedgerResult<ReportUsageResult> {
+        let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
+        check_id("featureId", &input.feature_id)?;
+        let value_micros = input.value.positive_micros("value")?;
+        check_optional_id("idempotencyKey", &input.idempotency_key)?;
+        // Validated for Stigg compatibility; the ledger orders events by commit time.
+        input.created_at.as_ref().map(|d| d.to_ms("createdAt")).transpose()?;
+        let payload = format!("{}|{}", input.feature_id, value_micros);
+        let claim = input.idempotency_key.as_deref().map(|key| Claim::new(key, OperationKind::Usage, &payload));
+        let catalog = &self.catalog;
+        let feature_id = input.feature_id.clone();
+        let outcome = self
+            .write(&scope, claim.as_ref(), |tx| {
+                let subscription = tx.head.subscription.as_ref().ok_or_else(|| {
+                    LedgerError::not_found(format!(
+                        "subscription for {} (reportUsage prices a feature by the subscription's plan; consumeCredits needs none)",
+                        scope.describe()
+                    ))
+                })?;
+                let plan = catalog.plan(&subscription.plan_id)?;
+                let rate = plan.credit_rates.get(&feature_id).ok_or_else(|| LedgerError::not_found(format!("credit rate for feature {feature_id:?} on plan {:?}", plan.id)))?;
+                let cost_micros = multiply_micros_ceil(value_micros, rate.amount_micros).ok_or_else(|| LedgerError::invalid("value", "value × credit rate overflows"))?;
+                let currency_id = rate.currency_id.clone();
+                let event_id = match &claim {
+                    Some(claim) => claim.key.clone(),
+                    None => format!("usage-{}", tx.ids.next_grant_id()),
+                };
+                let first_event = tx.events.len();
+                let now_ms = tx.now_ms;
+                tx.head.pool_mut(&currency_id)?.consume(cost_micros, now_ms, &mut tx.ids, &mut tx.events)?;
+                for event in &mut tx.events[first_event..] {
+                    event.feature_id = Some(feature_id.clone());
+                    event.event_id = Some(event_id.clone());
+                }
+                let entry = claim.as_ref().map(|c| key_entry(c, &currency_id, None, now_ms));
+                Ok(((currency_id, cost_micros), entry))
+            })
+            .await?;
+        let (currency_id, consumed_micros, head, now_ms) = match outcome {
+            Outcome::Applied { value: (currency_id, cost), head, now_ms } => (currency_id, cost, head, now_ms),
+            Outcome::Repeated { entry, head, now_ms, .. } => (entry.currency_id, 0, head, now_ms),
+        };
+        Ok(ReportUsageResult {
+            customer_id: scope.customer_id.clone(),
+            resource_id: scope.resource_id.clone(),
+            feature_id: input.feature_id,
+            credit: usage_output(&head, &currency_id, consumed_micros, now_ms),
+        })
+    }
+
+    /// Debits `amount` credits from a pool directly: no feature, no subscription.
+    pub async fn consume_credits(&self, input: ConsumeCreditsInput) -> LedgerResult<ConsumeCreditsResult> {
+        let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
+        check_id("currencyId", &input.currency_id)?;
+        self.catalog.currency(&input.currency_id)?;
+        let amount_micros = input.amount.positive_micros("amount")?;
+        check_id("idempotencyKey", &input.idempotency_key)?;
+        input.created_at.as_ref().map(|d| d.to_ms("createdAt")).transpose()?;
+        let claim = Claim::new(
+            &input.idempotency_key,
+            OperationKind::Consume,
+            &format!("{}|{}", input.currency_id, amount_micros),
+        );
+        let outcome = self
+            .write(&scope, Some(&claim), |tx| {
+                let first_event = tx.events.len();
+                let now_ms = tx.now_ms;
+                tx.head.pool_mut(&input.currency_id)?.consume(amount_micros, now_ms, &mut tx.ids, &mut tx.events)?;
+                for event in &mut tx.events[first_event..] {
+                    event.event_id = Some(claim.key.clone());
+                }
+                Ok((amount_micros, Some(key_entry(&claim, &input.currency_id, None, now_ms))))
+            })
+            .await?;
+        let (consumed_micros, head, now_ms) = match outcome {
+            Outcome::Applied { value, head, now_ms } => (value, head, now_ms),
+            Outcome::Repeated { head, now_ms, .. } => (0, head, now_ms),
+        };
+        Ok(ConsumeCreditsResult {
+            customer_id: scope.customer_id.clone(),
+            resource_id: scope.resource_id.clone(),
+            currency_id: input.currency_id.clone(),
+            amount: micros_to_f64(consumed_micros),
+            timestamp: format_iso(now_ms),
+            credit: usage_output(&head, &input.currency_id, consumed_micros, now_ms),
+        })
+    }
+
+    /// The pool's balance and lifetime totals as of now.
+    pub async fn get_credit_balance(&self, input: GetCreditBalanceInput) -> LedgerResult<CreditBalanceOutput> {
+        let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
+        check_id("currencyId", &input.currency_id)?;
+        self.catalog.currency(&input.currency_id)?;
+        let (head, _, _) = self.read_head(&scope).await?;
+        let empty = Pool::new(&input.currency_id);
+        let pool = head.pool(&input.currency_id).unwrap_or(&empty);
+        Ok(CreditBalanceOutput {
+            customer_id: scope.customer_id,
+            resource_id: scope.resource_id,
+            currency_id: input.currency_id,
+            current_balance: micros_to_f64(pool.balance_micros()),
+            total_granted: micros_to_f64(pool.granted_micros),
+            total_consumed: micros_to_f64(pool.consumed_micros),
+            total_expired: micros_to_f64(pool.expired_micros),
+            total_voided: micros_to_f64(pool.voided_micros),
+        })
+    }
+
+    /// The scope's grants with their live status, newest first.
+    pub async fn get_credit_grants(&self, input: GetCreditGrantsInput) -> LedgerResult<CreditGrantsPage> {
+        let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
+        check_optional_id("currencyId", &input.currency_id)?;
+        let limit = page_limit(input.limit)? as usize;
+        let offset = match &input.cursor {
+            None => 0,
+            Some(cursor) => cursor
+                .strip_prefix("g")
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| LedgerError::invalid("cursor", "is not a cursor returned by getCreditGrants"))?,
+        };
+        let (head, _, _) = self.read_head(&scope).await?;
+        let mut grants: Vec<GrantOutput> = head
+            .pools
+            .iter()
+            .filter(|pool| input.currency_id.as_ref().is_none_or(|c| *c == pool.currency_id))
+            .flat_map(|pool| pool.grants.iter().map(|grant| (pool.currency_id.as_str(), grant)))
+            .map(|(currency_id, grant)| GrantOutput::new(&scope.customer_id, &scope.resource_id, currency_id, grant))
+            .collect();
+        grants.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        let next_cursor = (grants.len() > offset + limit).then(|| format!("g{}", offset + limit));
+        let grants = grants.into_iter().skip(offset).take(limit).collect();
+        Ok(CreditGrantsPage { grants, next_cursor })
+    }
+
+    /// The scope's ledger, filtered and paged. Includes the clock's pending
+    /// transitions (an expiry due but not yet written), so what a read returns
+    /// never depends on when the last write happened.
+    pub async fn get_credit_ledger(&self, input: GetCreditLedgerInput) -> LedgerResult<CreditLedgerPage> {
+        let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
+        check_optional_id("currencyId", &input.currency_id)?;
+        let limit = page_limit(input.limit)? as usize;
+        let order = input.order.unwrap_or(SortOrder::Descending);
+        let (head, pending, _) = {
+            let now_ms = self.now_ms()?;
+            let stored = self.load_head(&scope).await?;
+            let event_count = stored.event_count;
+            let (advanced, pending) = self.advanced_copy(stored, now_ms)?;
+            ((advanced, event_count), pending, now_ms)
+        };
+        let (_, event_count) = head;
+        let total = event_count + pending.len() as u64;
+        let matches = |event: &EventRecord| {
+            input.currency_id.as_ref().is_none_or(|c| *c == event.currency_id)
+                && input.event_type.as_ref().is_none_or(|kinds| kinds.contains(&event.kind))
+        };
+        // The cursor is the next sequence number to look at, in the query's order.
+        let mut next = match &input.cursor {
+            None => match order {
+                SortOrder::Ascending => 0,
+                SortOrder::Descending => total,
+            },
+            Some(cursor) => cursor
+                .strip_prefix("e")
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|n| *n <= total)
+                .ok_or_else(|| LedgerError::invalid("cursor", "is not a cursor returned by getCreditLedger"))?,
+        };
+        let mut found = Vec::new();
+        let mut pages_read = 0;
+        let mut loaded: BTreeMap<u64, Vec<EventRecord>> = BTreeMap::new();
+        while found.len() < limit && pages_read <= LEDGER_QUERY_PAGES_MAX {
+            let seq = match order {
+                SortOrder::Ascending if next < total => next,
+                SortOrder::Descending if next > 0 => next - 1,
+                _ => break,
+            };
+            let event = if seq >= event_count {
+                pending[(seq - event_count) as usize].clone()
+            } else {
+                let page = page_of(seq);
+                if !loaded.contains_key(&page) {
+                    if pages_read == LEDGER_QUERY_PAGES_MAX {
+                        break;
+                    }
+                    pages_read += 1;
+                    loaded.clear();
+                    loaded.insert(page, self.load_page(&scope, page, event_count).await?);
+                }
+                loaded[&page][(seq % LEDGER_PAGE_EVENTS) as usize].clone()
+            };
+            if matches(&event) {
+                found.push(LedgerEventOutput::new(seq, &scope.customer_id, &scope.resource_id, &event));
+            }
+            next = match order {
+                SortOrder::Ascending => seq + 1,
+                SortOrder::Descending => seq,
+            };
+        }
+        let exhausted = match order {
+            SortOrder::Ascending => next >= total,
+            SortOrder::Descending => next == 0,
+        };
+        Ok(CreditLedgerPage { events: found, next_cursor: (!exhausted).then(|| format!("e{next}")) })
+    }
+}
+
+fn key_entry(claim: &Claim, currency_id: &str, grant_id: Option<String>, now_ms: UnixMs) -> KeyEntry {
+    KeyEntry {
+        key: claim.key.clone(),
+        kind: claim.kind,
+        fingerprint: claim.fingerprint.clone(),
+        currency_id: currency_id.to_string(),
+        grant_id,
+        at_ms: now_ms,
+    }
+}
+
+fn usage_output(head: &ScopeHead, currency_id: &str, consumed_micros: i64, now_ms: UnixMs) -> CreditUsageOutput {
+    let empty = Pool::new(currency_id);
+    let pool = head.pool(currency_id).unwrap_or(&empty);
+    CreditUsageOutput {
+        currency_id: currency_id.to_string(),
+        consumed: micros_to_f64(consumed_micros),
+        current_usage: micros_to_f64(pool.consumed_micros),
+        usage_limit: micros_to_f64(pool.granted_micros),
+        current_balance: micros_to_f64(pool.balance_micros()),
+        timestamp: format_iso(now_ms),
+    }
+}
+
+/// Voids what is left of the current subscription's recurring grants (a plan
+/// change does not roll credits over) and forgets the subscription.
+fn void_subscription_grants(head: &mut ScopeHead, now_ms: UnixMs, events: &mut Vec<EventRecord>) {
+    let Some(old) = head.subscription.take() else { return };
+    for pool in &mut head.pools {
+        let currency_id = pool.currency_id.clone();
+        let mut voided_micros = 0;
+        for grant in pool.grants.iter_mut().filter(|g| g.subscription_id.as_deref() == Some(old.id.as_str())) {
+            match grant.status {
+                GrantStatus::Active => {
+                    let remaining = grant.remaining_micros();
+                    voided_micros += remaining;
+                    grant.status = GrantStatus::Voided;
+                    grant.voided_at_ms = Some(now_ms);
+                    events.push(EventRecord::new(
+                        super::ledger_event::EventKind::Voided,
+                        now_ms,
+                        &currency_id,
+                        remaining,
+                        &grant.id,
+                    ));
+                }
+                GrantStatus::Scheduled => {
+                    grant.status = GrantStatus::Voided;
+                    grant.voided_at_ms = Some(now_ms);
+                }
+                GrantStatus::Expired | GrantStatus::Voided => {}
+            }
+        }
+        pool.voided_micros += voided_micros;
+    }
+}
+
+/// A validated `grantCredits` input.
+struct GrantCommand {
+    currency_id: String,
+    amount_micros: i64,
+    grant_type: GrantType,
+    priority: u32,
+    effective_at_ms: Option<UnixMs>,
+    expire_at_ms: Option<UnixMs>,
+    display_name: Option<String>,
+    comment: Option<String>,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+impl GrantCommand {
+    fn validate(input: &GrantCreditsInput, catalog: &Catalog) -> LedgerResult<Self> {
+        check_id("currencyId", &input.currency_id)?;
+        catalog.currency(&input.currency_id)?;
+        check_optional_id("idempotencyKey", &input.idempotency_key)?;
+        let priority = match input.priority {
+            None => 0,
+            Some(p) if p.fract() == 0.0 && (0.0..=f64::from(PRIORITY_MAX)).contains(&p) => p as u32,
+            Some(p) => {
+                return Err(LedgerError::invalid(
+                    "priority",
+                    format!("must be a whole number from 0 to {PRIORITY_MAX}, got {p}"),
+                ))
+            }
+        };
+        for (field, text) in [("displayName", &input.display_name), ("comment", &input.comment)] {
+            if let Some(text) = text {
+                check_text(field, text)?;
+            }
+        }
+        if let Some(metadata) = &input.metadata {
+            if metadata.len() > METADATA_ENTRIES_MAX {
+                return Err(LedgerError::limit("metadata entries", METADATA_ENTRIES_MAX));
+            }
+            for (key, value) in metadata {
+                check_text("metadata", key)?;
+                check_text("metadata", value)?;
+            }
+        }
+        let effective_at_ms = input.effective_at.as_ref().map(|d| d.to_ms("effectiveAt")).transpose()?;
+        let expire_at_ms = input.expire_at.as_ref().map(|d| d.to_ms("expireAt")).transpose()?;
+        if let (Some(effective), Some(expire)) = (effective_at_ms, expire_at_ms) {
+            if expire <= effective {
+                return Err(LedgerError::invalid("expireAt", "must be later than effectiveAt"));
+            }
+        }
+        Ok(Self {
+            currency_id: input.currency_id.clone(),
+            amount_micros: input.amount.positive_micros("amount")?,
+            grant_type: match input.grant_type {
+                None | Some(GrantTypeInput::Paid) => GrantType::Paid,
+                Some(GrantTypeInput::Promotional) => GrantType::Promotional,
+            },
+            priority,
+            effective_at_ms,
+            expire_at_ms,
+            display_name: input.display_name.clone(),
+            comment: input.comment.clone(),
+            metadata: input.metadata.clone(),
+        })
+    }
+
+    /// What identifies the grant for idempotency: everything but free text.
+    fn payload(&self) -> String {
+        format!(
+            "{}|{}|{:?}|{}|{:?}|{:?}",
+            self.currency_id,
+            self.amount_micros,
+            self.grant_type,
+            self.priority,
+            self.effective_at_ms,
+            self.expire_at_ms
+        )
+    }
+}

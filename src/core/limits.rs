@@ -1,0 +1,72 @@
+//! Named bounds on everything the core stores or loops over.
+//!
+//! Every collection that grows with user input has a maximum here, and exceeding
+//! it is a coded error (`LIMIT_EXCEEDED` or `INVALID_ARGUMENT`), never a slowdown
+//! or a crash. Relationships between limits are asserted at compile time.
+
+/// Fixed-point scale: amounts are stored as integer millionths of a credit.
+pub const MICROS_PER_CREDIT: i64 = 1_000_000;
+
+/// Largest single amount (a grant, a usage value, a rate): one billion credits.
+/// Kept far below 2^53 micros so every amount is an exact JS number.
+pub const AMOUNT_MICROS_MAX: i64 = 1_000_000_000 * MICROS_PER_CREDIT;
+
+/// Largest running total (granted, consumed, ...) a pool may reach. Totals are
+/// reported to JS as numbers, which are exact integers of micros up to 2^53.
+pub const TOTAL_MICROS_MAX: i64 = (1 << 53) - 1;
+
+/// Byte length of any id: customer, resource, currency, plan, feature,
+/// grant, subscription and idempotency key.
+pub const ID_BYTES_MAX: usize = 128;
+
+/// Byte length of the host-chosen key prefix.
+pub const KEY_PREFIX_BYTES_MAX: usize = 64;
+
+/// Workers KV refuses keys longer than this; every key we build fits.
+pub const KEY_BYTES_MAX: usize = 512;
+
+/// Free-text fields (`displayName`, `comment`).
+pub const TEXT_BYTES_MAX: usize = 256;
+
+/// Entries in a grant's `metadata` map, and the byte length of each key and value.
+pub const METADATA_ENTRIES_MAX: usize = 16;
+
+/// Currencies per scope (one pool each) and in the catalog.
+pub const CURRENCIES_MAX: usize = 64;
+
+/// Plans in the catalog.
+pub const PLANS_MAX: usize = 1_024;
+
+/// Recurring credit entries or credit rates on one plan.
+pub const PLAN_ENTRIES_MAX: usize = 256;
+
+/// Grants a pool holds that can still pay (active with a remainder, or scheduled).
+pub const GRANTS_LIVE_PER_POOL_MAX: usize = 256;
+
+/// Finished grants (depleted, expired, voided) a pool keeps for `getCreditGrants`;
+/// older ones are dropped from the head (their history stays in the ledger).
+pub const GRANTS_FINISHED_PER_POOL_MAX: usize = 64;
+
+/// Ledger events per stored page. A page is rewritten while it fills, so this
+/// bounds the bytes one append writes.
+pub const LEDGER_PAGE_EVENTS: u64 = 64;
+
+/// Ledger events one operation may append (burning across every live grant,
+/// clock transitions of every grant, overdraft settlement).
+pub const EVENTS_PER_OPERATION_MAX: usize = 4 * GRANTS_LIVE_PER_POOL_MAX + 16;
+
+/// Ledger events or grants returned by one query page.
+pub const PAGE_LIMIT_MAX: u32 = 1_000;
+pub const PAGE_LIMIT_DEFAULT: u32 = 100;
+
+/// Largest `priority` a grant may carry (0 is burned first).
+pub const PRIORITY_MAX: u32 = 1_000_000;
+
+/// Latest instant accepted anywhere: 9999-12-31T23:59:59.999Z.
+pub const TIME_MS_MAX: i64 = 253_402_300_799_999;
+
+// A pool's totals cannot overflow i64 while each stays under TOTAL_MICROS_MAX.
+const _: () = assert!(TOTAL_MICROS_MAX < i64::MAX / 4);
+const _: () = assert!(AMOUNT_MICROS_MAX < TOTAL_MICROS_MAX);
+// One operation's events fit in a bounded number of pages.
+const _: () = assert!(EVENTS_PER_OPERATION_MAX as u64 / LEDGER_PAGE_EVENTS < 64);

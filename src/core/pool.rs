@@ -1,0 +1,379 @@
+//! A credit pool: the grants of one `(customer, resource, currency)` and the
+//! rules that move credit through them: burn order, overdraft and its
+//! settlement, and the lazy clock (activation of scheduled grants, expiry).
+//!
+//! Everything here is pure: functions take `now` and an id source and append
+//! ledger event records; the caller persists them.
+
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use super::error::{LedgerError, LedgerResult};
+use super::ledger_event::{EventKind, EventRecord};
+use super::limits::{GRANTS_FINISHED_PER_POOL_MAX, GRANTS_LIVE_PER_POOL_MAX, TOTAL_MICROS_MAX};
+use super::time::UnixMs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum GrantType {
+    Paid,
+    Promotional,
+    Recurring,
+    Overdraft,
+}
+
+impl GrantType {
+    /// Category rank in the burn order: free credits before paid ones when
+    /// priority and expiry tie. Recurring plan credits reset each period, so
+    /// they count as free (use them before credits the customer paid for).
+    fn burn_rank(self) -> u8 {
+        match self {
+            GrantType::Promotional | GrantType::Recurring => 0,
+            GrantType::Paid => 1,
+            GrantType::Overdraft => 2,
+        }
+    }
+}
+
+/// Where a grant stands as of the pool's last applied instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum GrantStatus {
+    Scheduled,
+    Active,
+    Expired,
+    Voided,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: String,
+    /// Creation order within the scope; the burn order's last tiebreak before the id.
+    pub seq: u64,
+    #[serde(rename = "type")]
+    pub grant_type: GrantType,
+    pub status: GrantStatus,
+    pub amount_micros: i64,
+    pub consumed_micros: i64,
+    pub priority: u32,
+    pub effective_at_ms: UnixMs,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_at_ms: Option<UnixMs>,
+    pub created_at_ms: UnixMs,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided_at_ms: Option<UnixMs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+}
+
+impl Grant {
+    pub fn remaining_micros(&self) -> i64 {
+        self.amount_micros - self.consumed_micros
+    }
+
+    /// Still able to pay, now or later.
+    fn is_live(&self) -> bool {
+        match self.status {
+            GrantStatus::Scheduled => true,
+            GrantStatus::Active => self.grant_type == GrantType::Overdraft || self.remaining_micros() > 0,
+            GrantStatus::Expired | GrantStatus::Voided => false,
+        }
+    }
+
+    /// The burn order: priority ascending, then expiry ascending (never-expiring
+    /// last), then promotional before paid, then effective time, creation time,
+    /// creation sequence, id. The id makes it a total order.
+    pub fn burn_order(&self, other: &Grant) -> Ordering {
+        let expiry = |grant: &Grant| grant.expire_at_ms.unwrap_or(UnixMs::MAX);
+        self.priority
+            .cmp(&other.priority)
+            .then(expiry(self).cmp(&expiry(other)))
+            .then(self.grant_type.burn_rank().cmp(&other.grant_type.burn_rank()))
+            .then(self.effective_at_ms.cmp(&other.effective_at_ms))
+            .then(self.created_at_ms.cmp(&other.created_at_ms))
+            .then(self.seq.cmp(&other.seq))
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+/// One `(customer, resource, currency)` pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    pub currency_id: String,
+    /// Lifetime totals. `granted − consumed − expired − voided` is the balance,
+    /// which also equals the sum of the remainders of the active grants.
+    pub granted_micros: i64,
+    pub consumed_micros: i64,
+    pub expired_micros: i64,
+    pub voided_micros: i64,
+    pub grants: Vec<Grant>,
+}
+
+/// What the pool-level rules need from the caller: the clock and fresh ids.
+pub trait GrantIds {
+    fn next_grant_id(&mut self) -> String;
+    fn next_seq(&mut self) -> u64;
+}
+
+impl Pool {
+    pub fn new(currency_id: &str) -> Self {
+        Self {
+            currency_id: currency_id.to_string(),
+            granted_micros: 0,
+            consumed_micros: 0,
+            expired_micros: 0,
+            voided_micros: 0,
+            grants: Vec::new(),
+        }
+    }
+
+    pub fn balance_micros(&self) -> i64 {
+        self.granted_micros - self.consumed_micros - self.expired_micros - self.voided_micros
+    }
+
+    /// The pool's conservation law; checked after every change and on load.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let active_sum: i64 =
+            self.grants.iter().filter(|g| g.status == GrantStatus::Active).map(Grant::remaining_micros).sum();
+        let pruned_sum = 0; // Pruned grants are finished: their remainder is 0 by construction.
+        if active_sum + pruned_sum != self.balance_micros() {
+            return Err(format!(
+                "pool {:?}: balance {} != sum of active remainders {}",
+                self.currency_id,
+                self.balance_micros(),
+                active_sum
+            ));
+        }
+        for grant in &self.grants {
+            let overdraft = grant.grant_type == GrantType::Overdraft;
+            if grant.consumed_micros < 0 || (!overdraft && grant.consumed_micros > grant.amount_micros) {
+                return Err(format!(
+                    "grant {:?}: consumed {} outside 0..={}",
+                    grant.id, grant.consumed_micros, grant.amount_micros
+                ));
+            }
+        }
+        let overdrafts = self
+            .grants
+            .iter()
+            .filter(|g| g.grant_type == GrantType::Overdraft && g.status == GrantStatus::Active)
+            .count();
+        if overdrafts > 1 {
+            return Err(format!("pool {:?}: {overdrafts} active overdraft grants", self.currency_id));
+        }
+        let totals = [self.granted_micros, self.consumed_micros, self.expired_micros, self.voided_micros];
+        if totals.iter().any(|t| !(0..=TOTAL_MICROS_MAX).contains(t)) {
+            return Err(format!("pool {:?}: a total is outside 0..=2^53", self.currency_id));
+        }
+        Ok(())
+    }
+
+    pub fn live_grant_count(&self) -> usize {
+        self.grants.iter().filter(|g| g.is_live()).count()
+    }
+
+    /// Adds a grant as scheduled. It becomes active (and settles an overdraft)
+    /// when `advance_clock` reaches its `effective_at_ms`, which the caller runs
+    /// next, so every transition is applied in time order. Fields are validated.
+    pub fn add_grant(&mut self, mut grant: Grant) -> LedgerResult<()> {
+        assert!(grant.consumed_micros == 0 && grant.amount_micros > 0);
+        assert!(grant.expire_at_ms.is_none_or(|expire| expire > grant.effective_at_ms));
+        if self.live_grant_count() >= GRANTS_LIVE_PER_POOL_MAX {
+            return Err(LedgerError::limit(
+                format!("live grants in pool {:?}", self.currency_id),
+                GRANTS_LIVE_PER_POOL_MAX,
+            ));
+        }
+        let scheduled_micros: i64 =
+            self.grants.iter().filter(|g| g.status == GrantStatus::Scheduled).map(|g| g.amount_micros).sum();
+        check_total(self.granted_micros + scheduled_micros + grant.amount_micros, "totalGranted")?;
+        grant.status = GrantStatus::Scheduled;
+        self.grants.push(grant);
+        Ok(())
+    }
+
+    pub fn grant(&self, grant_id: &str) -> Option<&Grant> {
+        self.grants.iter().find(|g| g.id == grant_id)
+    }
+
+    fn grant_index(&self, grant_id: &str) -> usize {
+        self.grants.iter().position(|g| g.id == grant_id).expect("grant ids passed internally exist")
+    }
+
+    /// Scheduled → active at `at_ms`: the amount joins the balance and first
+    /// pays off an outstanding overdraft (Stigg's settlement rule).
+    fn activate(&mut self, grant_id: &str, at_ms: UnixMs, events: &mut Vec<EventRecord>) {
+        let index = self.grant_index(grant_id);
+        assert_eq!(self.grants[index].status, GrantStatus::Scheduled);
+        let grant = &mut self.grants[index];
+        grant.status = GrantStatus::Active;
+        let amount_micros = grant.amount_micros;
+        self.granted_micros += amount_micros;
+        let timestamp = at_ms.max(self.grants[index].created_at_ms);
+        events.push(EventRecord::new(EventKind::Granted, timestamp, &self.currency_id, amount_micros, grant_id));
+        self.settle_overdraft(index, timestamp, events);
+    }
+
+    fn settle_overdraft(&mut self, target_index: usize, at_ms: UnixMs, events: &mut Vec<EventRecord>) {
+        let Some(source_index) =
+            self.grants.iter().position(|g| g.grant_type == GrantType::Overdraft && g.status == GrantStatus::Active)
+        else {
+            return;
+        };
+        let moved = self.grants[source_index].consumed_micros.min(self.grants[target_index].remaining_micros());
+        if moved <= 0 {
+            return;
+        }
+        self.grants[source_index].consumed_micros -= moved;
+        self.grants[target_index].consumed_micros += moved;
+        let (source_id, target_id) = (self.grants[source_index].id.clone(), self.grants[target_index].id.clone());
+        events.push(EventRecord::new(EventKind::TransferSource, at_ms, &self.currency_id, moved, &source_id));
+        events.push(EventRecord::new(EventKind::TransferTarget, at_ms, &self.currency_id, moved, &target_id));
+        if self.grants[source_index].consumed_micros == 0 {
+            // A fully settled overdraft is voided with nothing left to void.
+            let source = &mut self.grants[source_index];
+            source.status = GrantStatus::Voided;
+            source.voided_at_ms = Some(at_ms);
+            events.push(EventRecord::new(EventKind::Voided, at_ms, &self.currency_id, 0, &source_id));
+        }
+    }
+
+    /// Active → expired at `at_ms`: the unused remainder leaves the pool.
+    fn expire(&mut self, grant_id: &str, at_ms: UnixMs, events: &mut Vec<EventRecord>) {
+        let index = self.grant_index(grant_id);
+        let grant = &mut self.grants[index];
+        assert_eq!(grant.status, GrantStatus::Active);
+        assert!(grant.grant_type != GrantType::Overdraft);
+        let remaining = grant.remaining_micros();
+        grant.status = GrantStatus::Expired;
+        self.expired_micros += remaining;
+        if remaining > 0 {
+            events.push(EventRecord::new(EventKind::Expired, at_ms, &self.currency_id, remaining, grant_id));
+        }
+    }
+
+    /// Applies every activation and expiry due at or before `now`, in time order
+    /// (expiries before activations at the same instant). Reads apply it to a
+    /// copy, writes persist it, so the outcome never depends on when reads happen.
+    pub fn advance_clock(&mut self, now: UnixMs, events: &mut Vec<EventRecord>) {
+        // Each grant transitions at most twice (activate, expire); this bounds the loop.
+        let transitions_max = 2 * self.grants.len() + 1;
+        for _ in 0..transitions_max {
+            let next = self
+                .grants
+                .iter()
+                .filter_map(|g| match g.status {
+                    GrantStatus::Scheduled if g.effective_at_ms <= now => Some((g.effective_at_ms, 1u8, g.id.clone())),
+                    GrantStatus::Active if g.expire_at_ms.is_some_and(|e| e <= now) => {
+                        Some((g.expire_at_ms.unwrap_or(now), 0u8, g.id.clone()))
+                    }
+                    _ => None,
+                })
+                .min();
+            match next {
+                None => return,
+                Some((at_ms, 0, grant_id)) => self.expire(&grant_id, at_ms, events),
+                Some((at_ms, _, grant_id)) => self.activate(&grant_id, at_ms, events),
+            }
+        }
+        unreachable!("advance_clock exceeded its transition bound");
+    }
+
+    /// Debits `amount_micros` in burn order; what the active grants cannot cover
+    /// lands on the pool's single overdraft grant. Never refuses for lack of credit.
+    pub fn consume(
+        &mut self,
+        amount_micros: i64,
+        now: UnixMs,
+        ids: &mut dyn GrantIds,
+        events: &mut Vec<EventRecord>,
+    ) -> LedgerResult<()> {
+        assert!(amount_micros > 0);
+        check_total(self.consumed_micros + amount_micros, "totalConsumed")?;
+        let mut order: Vec<usize> = (0..self.grants.len())
+            .filter(|&i| {
+                let g = &self.grants[i];
+                g.status == GrantStatus::Active && g.grant_type != GrantType::Overdraft && g.remaining_micros() > 0
+            })
+            .collect();
+        order.sort_by(|&a, &b| self.grants[a].burn_order(&self.grants[b]));
+        let mut left = amount_micros;
+        for index in order {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(self.grants[index].remaining_micros());
+            self.grants[index].consumed_micros += take;
+            left -= take;
+            events.push(EventRecord::new(EventKind::Consumed, now, &self.currency_id, take, &self.grants[index].id));
+        }
+        if left > 0 {
+            let index = self.overdraft_index(now, ids);
+            self.grants[index].consumed_micros += left;
+            events.push(EventRecord::new(EventKind::Consumed, now, &self.currency_id, left, &self.grants[index].id));
+        }
+        self.consumed_micros += amount_micros;
+        Ok(())
+    }
+
+    fn overdraft_index(&mut self, now: UnixMs, ids: &mut dyn GrantIds) -> usize {
+        if let Some(index) =
+            self.grants.iter().position(|g| g.grant_type == GrantType::Overdraft && g.status == GrantStatus::Active)
+        {
+            return index;
+        }
+        self.grants.push(Grant {
+            id: ids.next_grant_id(),
+            seq: ids.next_seq(),
+            grant_type: GrantType::Overdraft,
+            status: GrantStatus::Active,
+            amount_micros: 0,
+            consumed_micros: 0,
+            priority: 0,
+            effective_at_ms: now,
+            expire_at_ms: None,
+            created_at_ms: now,
+            voided_at_ms: None,
+            display_name: Some("Overdraft".to_string()),
+            comment: None,
+            metadata: None,
+            subscription_id: None,
+        });
+        self.grants.len() - 1
+    }
+
+    /// Drops the oldest finished grants beyond `GRANTS_FINISHED_PER_POOL_MAX`.
+    /// Their remainders are 0, so totals and the balance are unaffected; their
+    /// history stays in the ledger. Grants in `keep` (named by an idempotency
+    /// key still in the head's window) stay, so a repeat can answer with them.
+    pub fn prune_finished(&mut self, keep: &[&str]) {
+        let prunable = |g: &Grant| !g.is_live() && !keep.contains(&g.id.as_str());
+        let finished = self.grants.iter().filter(|g| prunable(g)).count();
+        let mut excess = finished.saturating_sub(GRANTS_FINISHED_PER_POOL_MAX);
+        if excess == 0 {
+            return;
+        }
+        self.grants.retain(|g| {
+            if excess > 0 && prunable(g) {
+                assert!(g.status != GrantStatus::Active || g.remaining_micros() == 0);
+                excess -= 1;
+                return false;
+            }
+            true
+        });
+    }
+}
+
+fn check_total(total: i64, what: &str) -> LedgerResult<()> {
+    if total > TOTAL_MICROS_MAX {
+        return Err(LedgerError::limit(format!("pool {what} in micros"), TOTAL_MICROS_MAX as usize));
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! The scope head: the commit record of one `(customer, resource)` scope.
+//!
+//! It holds the scope's subscription and one pool per currency. Writing it is
+//! the single write that commits an operation; ledger pages and idempotency
+//! records written before it are unreachable until it names them.
+
+use serde::{Deserialize, Serialize};
+
+use super::catalog::PlanCredit;
+use super::error::{LedgerError, LedgerResult};
+use super::idempotency::{KeyEntry, IDEMPOTENCY_RECENT_MAX};
+use super::keys::Scope;
+use super::ledger_event::EventRecord;
+use super::limits::CURRENCIES_MAX;
+use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool};
+use super::time::{add_months, UnixMs};
+
+pub const HEAD_SCHEMA: u32 = 1;
+
+/// Periods elapsed are capped when searching for the current one (10,000 years of months).
+const PERIODS_MAX: i64 = 120_000;
+
+/// Recurring periods one clock advance may issue (ten years of monthly grants).
+pub const RECURRING_PERIODS_PER_ADVANCE_MAX: i64 = 120;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionState {
+    pub id: String,
+    pub plan_id: String,
+    pub start_ms: UnixMs,
+    pub created_at_ms: UnixMs,
+    /// The plan's recurring credits as they were when provisioned.
+    pub credits: Vec<PlanCredit>,
+    /// Per entry of `credits`: the last period index granted, or -1 for none.
+    pub periods_granted: Vec<i64>,
+}
+
+impl SubscriptionState {
+    pub fn status(&self, now: UnixMs) -> &'static str {
+        if now < self.start_ms {
+            "NOT_STARTED"
+        } else {
+            "ACTIVE"
+        }
+    }
+
+    /// The index of the period containing `now` for a cadence of `months`, or
+    /// `None` before the start. Period k spans [start + k·months, start + (k+1)·months).
+    pub fn period_index(&self, months: i64, now: UnixMs) -> Option<i64> {
+        if now < self.start_ms {
+            return None;
+        }
+        // A month is at least 28 days: this estimate is never below the answer.
+        let mut index = ((now - self.start_ms) / (28 * 86_400_000) / months).min(PERIODS_MAX);
+        while index > 0 && add_months(self.start_ms, index * months) > now {
+            index -= 1;
+        }
+        Some(index)
+    }
+
+    pub fn period_bounds(&self, months: i64, index: i64) -> (UnixMs, UnixMs) {
+        (add_months(self.start_ms, index * months), add_months(self.start_ms, (index + 1) * months))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeHead {
+    #[serde(rename = "v")]
+    pub schema: u32,
+    pub customer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    /// Commits so far; each write of the head increments it.
+    pub version: u64,
+    /// Ledger events committed so far (sequence numbers `0..event_count`).
+    pub event_count: u64,
+    /// Next grant creation sequence number.
+    pub grant_seq: u64,
+    pub updated_at_ms: UnixMs,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<SubscriptionState>,
+    pub pools: Vec<Pool>,
+    /// The newest idempotency keys, committed with the head (see `idempotency.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_keys: Vec<KeyEntry>,
+}
+
+impl ScopeHead {
+    pub fn empty(scope: &Scope) -> Self {
+        Self {
+            schema: HEAD_SCHEMA,
+            customer_id: scope.customer_id.clone(),
+            resource_id: scope.resource_id.clone(),
+            version: 0,
+            event_count: 0,
+            grant_seq: 0,
+            updated_at_ms: 0,
+            subscription: None,
+            pools: Vec::new(),
+            recent_keys: Vec::new(),
+        }
+    }
+
+    /// Decodes and checks a stored head: schema, owner and every pool invariant,
+    /// so a truncated, foreign or hand-edited value is reported, never trusted.
+    pub fn decode(key: &str, scope: &Scope, text: &str) -> LedgerResult<Self> {
+        let head: ScopeHead = serde_json::from_str(text).map_err(|e| LedgerError::corrupt(key, e.to_string()))?;
+        if head.schema != HEAD_SCHEMA {
+            return Err(LedgerError::corrupt(key, format!("head schema {} is not {HEAD_SCHEMA}", head.schema)));
+        }
+        if head.customer_id != scope.customer_id || head.resource_id != scope.resource_id {
+            return Err(LedgerError::corrupt(key, "the head belongs to another customer or resource"));
+        }
+        if head.pools.len() > CURRENCIES_MAX {
+            return Err(LedgerError::corrupt(key, "too many pools"));
+        }
+        for pool in &head.pools {
+            pool.check_invariants().map_err(|reason| LedgerError::corrupt(key, reason))?;
+        }
+        if head.recent_keys.len() > IDEMPOTENCY_RECENT_MAX {
+            return Err(LedgerError::corrupt(key, "too many recent idempotency keys"));
+        }
+        if let Some(subscription) = &head.subscription {
+            if subscription.credits.len() != subscription.periods_granted.len() {
+                return Err(LedgerError::corrupt(key, "subscription credits and periods differ in length"));
+            }
+        }
+        Ok(head)
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("scope heads serialise")
+    }
+
+    pub fn pool(&self, currency_id: &str) -> Option<&Pool> {
+        self.pools.iter().find(|p| p.currency_id == currency_id)
+    }
+
+    pub fn pool_mut(&mut self, currency_id: &str) -> LedgerResult<&mut Pool> {
+        let index = match self.pools.iter().position(|p| p.currency_id == currency_id) {
+            Some(index) => index,
+            None => {
+                if self.pools.len() >= CURRENCIES_MAX {
+                    return Err(LedgerError::limit("pools per scope", CURRENCIES_MAX));
+                }
+                self.pools.push(Pool::new(currency_id));
+                self.pools.len() - 1
+            }
+        };
+        Ok(&mut self.pools[index])
+    }
+
+    pub fn find_grant(&self, grant_id: &str) -> Option<(&Pool, &Grant)> {
+        self.pools.iter().find_map(|pool| pool.grant(grant_id).map(|grant| (pool, grant)))
+    }
+
+    /// Brings the scope to `now`: issues the recurring grant of every period that
+    /// started since the last write, and activates and expires grants, all in
+    /// time order. A pure function of the stored head and `now`: a read that
+    /// applies it to a copy shows exactly what the next write will store, so
+    /// results never depend on when reads or writes happen.
+    ///
+    /// Periods that passed with no operation are issued too (each expires at its
+    /// end, so nothing rolls over), exactly as a timer firing at every period
+    /// start would have done; Stigg issues them on schedule, and a period's
+    /// credits settle an overdraft run up before it. At most
+    /// `RECURRING_PERIODS_PER_ADVANCE_MAX` periods are issued at once; older
+    /// missed periods are skipped.
+    pub fn advance_clock(
+        &mut self,
+        now: UnixMs,
+        ids: &mut dyn GrantIds,
+        events: &mut Vec<EventRecord>,
+    ) -> LedgerResult<()> {
+        for (period_start_ms, entry, index) in self.missed_periods(now) {
+            self.advance_pools(period_start_ms, events);
+            self.issue_recurring(entry, index, ids)?;
+        }
+        self.advance_pools(now, events);
+        Ok(())
+    }
+
+    fn advance_pools(&mut self, now: UnixMs, events: &mut Vec<EventRecord>) {
+        let keep: Vec<&str> = self.recent_keys.iter().filter_map(|entry| entry.grant_id.as_deref()).collect();
+        for pool in &mut self.pools {
+            pool.advance_clock(now, events);
+            pool.prune_finished(&keep);
+        }
+    }
+
+    /// Prunes finished grants, keeping those a recent idempotency key names.
+    pub fn prune_finished(&mut self) {
+        let keep: Vec<&str> = self.recent_keys.iter().filter_map(|entry| entry.grant_id.as_deref()).collect();
+        for pool in &mut self.pools {
+            pool.prune_finished(&keep);
+        }
+    }
+
+    /// `(period start, credit entry, period index)` of every period due by `now`
+    /// and not issued yet, oldest first.
+    fn missed_periods(&self, now: UnixMs) -> Vec<(UnixMs, usize, i64)> {
+        let Some(subscription) = &self.subscription else {
+            return Vec::new();
+        };
+        let mut due = Vec::new();
+        for (entry, credit) in subscription.credits.iter().enumerate() {
+            let months = credit.cadence.months();
+            let Some(current) = subscription.period_index(months, now) else {
+                continue;
+            };
+            // A back-dated start issues no period that ended before provisioning.
+            let provisioned_in = subscription.period_index(months, subscription.created_at_ms).unwrap_or(0);
+            let first = (subscription.periods_granted[entry] + 1)
+                .max(provisioned_in)
+                .max(current + 1 - RECURRING_PERIODS_PER_ADVANCE_MAX);
+            for index in first..=current {
+                due.push((subscription.period_bounds(months, index).0, entry, index));
+            }
+        }
+        due.sort();
+        due
+    }
+
+    fn issue_recurring(&mut self, entry: usize, index: i64, ids: &mut dyn GrantIds) -> LedgerResult<()> {
+        let subscription = self.subscription.as_mut().expect("missed periods come from the subscription");
+        assert!(index > subscription.periods_granted[entry]);
+        subscription.periods_granted[entry] = index;
+        let credit = subscription.credits[entry].clone();
+        let (period_start_ms, period_end_ms) = subscription.period_bounds(credit.cadence.months(), index);
+        let grant = Grant {
+            // Derived, not random: a read that applies the clock to a copy of
+            // the head shows the same id the next write will store.
+            id: format!("{}-{entry}-{index}", subscription.id),
+            seq: ids.next_seq(),
+            grant_type: GrantType::Recurring,
+            status: GrantStatus::Scheduled,
+            amount_micros: credit.amount_micros,
+            consumed_micros: 0,
+            priority: 0,
+            effective_at_ms: period_start_ms,
+            expire_at_ms: Some(period_end_ms),
+            created_at_ms: period_start_ms.max(subscription.created_at_ms),
+            voided_at_ms: None,
+            display_name: Some(format!("{} credits", subscription.plan_id)),
+            comment: None,
+            metadata: None,
+            subscription_id: Some(subscription.id.clone()),
+        };
+        self.pool_mut(&credit.currency_id)?.add_grant(grant)
+    }
+}

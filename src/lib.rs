@@ -1,0 +1,52 @@
+//! # credit-pools
+//!
+//! Isolated credit pools per customer resource (a workspace, a team member, an
+//! API key), checked and debited where requests land. Behaviour follows Stigg's
+//! resource-specific credit pools; the JS API uses Stigg's names.
+//!
+//! The crate is two layers:
+//! - [`core`]: a pure, deterministic ledger. It never reads a clock, never does
+//!   I/O and names no JS type; the host's key-value store and clock come in
+//!   through the [`core::store::Store`] and [`core::store::Environment`] traits.
+//! - `wasm` (only on `wasm32`): the `CreditLedger` class exported to JS, which
+//!   converts types and drives the host's `kv` object.
+//!
+//! ```
+//! use credit_pools::core::{api::*, catalog::CatalogInput, store::*, Ledger};
+//! let catalog: CatalogInput = serde_json::from_str(r#"{
+//!   "currencies": [{ "id": "ai-tokens" }],
+//!   "plans": [{ "id": "plan-basic",
+//!     "credits": [{ "currencyId": "ai-tokens", "amount": 1000, "cadence": "MONTH" }],
+//!     "creditRates": [{ "featureId": "feature-ai-tokens", "currencyId": "ai-tokens", "amount": 1 }] }]
+//! }"#).unwrap();
+//! let env = ManualEnvironment::new(1_767_225_600_000, 7);
+//! let ledger = Ledger::new(MemoryStore::default(), env, catalog, None).unwrap();
+//! let run = |f| credit_pools::block_on(f);
+//! run(async {
+//!     ledger.provision_subscription(serde_json::from_str(r#"{"customerId":"acme","planId":"plan-basic","resourceId":"ws-1"}"#).unwrap()).await.unwrap();
+//!     let ack = ledger.report_usage(serde_json::from_str(r#"{"customerId":"acme","resourceId":"ws-1","featureId":"feature-ai-tokens","value":150}"#).unwrap()).await.unwrap();
+//!     assert_eq!(ack.credit.current_balance, 850.0);
+//! });
+//! ```
+
+pub mod core;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+/// Runs a future to completion on the current thread. The core's futures only
+/// wait on the store, so with an in-memory store they never stay pending; this
+/// is for native tests, examples and simulations, not a general executor.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    // Bounded: a future that stays pending this long waits on something a
+    // synchronous store can never deliver.
+    for _ in 0..1_000_000 {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+    panic!("block_on: the future never completed (it waits on an asynchronous resource)");
+}

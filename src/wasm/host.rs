@@ -1,0 +1,108 @@
+//! The host's `kv` object and clock, seen through the core's traits.
+
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::core::store::{Environment, Store};
+use crate::core::time::UnixMs;
+
+/// `{ get(key), put(key, value) }`, each returning a value or a Promise.
+#[derive(Debug)]
+pub(crate) struct JsStore {
+    kv: JsValue,
+    get: Function,
+    put: Function,
+}
+
+impl JsStore {
+    /// Checks the shape of `kv` once, so a bad store fails at construction.
+    pub(crate) fn new(kv: JsValue) -> Result<Self, String> {
+        if !kv.is_object() {
+            return Err("`kv` must be an object with get(key) and put(key, value) methods".to_string());
+        }
+        let method = |name: &str| -> Result<Function, String> {
+            Reflect::get(&kv, &JsValue::from_str(name))
+                .ok()
+                .and_then(|value| value.dyn_into::<Function>().ok())
+                .ok_or_else(|| format!("`kv.{name}` must be a function"))
+        };
+        Ok(Self { get: method("get")?, put: method("put")?, kv })
+    }
+}
+
+/// Awaits `value` if it is a thenable; plain values pass through without a
+/// microtask, so a synchronous store costs no extra turn of the event loop.
+async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
+    let is_thenable = value.is_object()
+        && Reflect::get(&value, &JsValue::from_str("then")).map(|then| then.is_function()).unwrap_or(false);
+    if !is_thenable {
+        return Ok(value);
+    }
+    JsFuture::from(Promise::resolve(&value)).await
+}
+
+/// A thrown or rejected JS value as text for an error message.
+pub(crate) fn describe(error: &JsValue) -> String {
+    if let Some(error) = error.dyn_ref::<js_sys::Error>() {
+        return String::from(error.message());
+    }
+    error.as_string().unwrap_or_else(|| format!("{error:?}"))
+}
+
+impl Store for JsStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        let returned = self.get.call1(&self.kv, &JsValue::from_str(key)).map_err(|e| describe(&e))?;
+        let value = settle(returned).await.map_err(|e| describe(&e))?;
+        if value.is_null() || value.is_undefined() {
+            return Ok(None);
+        }
+        value.as_string().map(Some).ok_or_else(|| {
+            format!(
+                "kv.get returned {}, expected a string, null or undefined",
+                value.js_typeof().as_string().unwrap_or_default()
+            )
+        })
+    }
+
+    async fn put(&self, key: &str, value: String) -> Result<(), String> {
+        let returned =
+            self.put.call2(&self.kv, &JsValue::from_str(key), &JsValue::from_str(&value)).map_err(|e| describe(&e))?;
+        settle(returned).await.map(|_| ()).map_err(|e| describe(&e))
+    }
+}
+
+/// The host clock (`now`, or `Date.now`) and `crypto.getRandomValues`.
+#[derive(Debug)]
+pub(crate) struct JsEnvironment {
+    pub(crate) now: Option<Function>,
+}
+
+impl Environment for JsEnvironment {
+    fn now_ms(&self) -> Result<UnixMs, String> {
+        let Some(now) = &self.now else {
+            return Ok(js_sys::Date::now() as UnixMs);
+        };
+        let value = now.call0(&JsValue::UNDEFINED).map_err(|e| format!("now() threw: {}", describe(&e)))?;
+        let value = match value.dyn_ref::<js_sys::Date>() {
+            Some(date) => date.get_time(),
+            None => value.as_f64().ok_or("now() must return epoch milliseconds (a number) or a Date")?,
+        };
+        if !value.is_finite() || value.fract() != 0.0 {
+            return Err(format!("now() must return whole epoch milliseconds, got {value}"));
+        }
+        Ok(value as UnixMs)
+    }
+
+    fn random_u64(&self) -> u64 {
+        let mut bytes = [0u8; 8];
+        if getrandom::fill(&mut bytes).is_err() {
+            // Only reachable where the platform refuses randomness (workerd at
+            // global scope); ids then fall back to Math.random, still unique in practice.
+            let high = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+            let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+            return (high << 32) | low;
+        }
+        u64::from_le_bytes(bytes)
+    }
+}

@@ -1,0 +1,254 @@
+//! The JS binding: the exported `CreditLedger` class.
+//!
+//! This layer only converts types and drives the host store; every rule lives
+//! in `crate::core`. See `INVARIANTS.md` beside this file before adding an export.
+
+// Exports are reached through wasm-bindgen, not through Rust paths.
+#![allow(unreachable_pub)]
+
+mod convert;
+mod host;
+
+use std::future::Future;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise, Reflect};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::core::catalog::CatalogInput;
+use crate::core::{Ledger, LedgerError, LedgerResult};
+use convert::{from_js, to_js, to_js_error};
+use host::{JsEnvironment, JsStore};
+
+type JsResult<T> = Result<T, JsValue>;
+type HostLedger = Ledger<JsStore, JsEnvironment>;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = include_str!("types.ts");
+
+#[wasm_bindgen(start)]
+fn start() {
+    // A panic is a bug; the hook at least puts its message on the console
+    // instead of a bare `RuntimeError: unreachable`.
+    console_error_panic_hook::set_once();
+}
+
+/// The crate name and version of this build, for bug reports.
+#[wasm_bindgen(js_name = buildInfo, unchecked_return_type = "BuildInfo")]
+pub fn build_info() -> JsValue {
+    #[derive(Serialize)]
+    struct BuildInfo {
+        name: &'static str,
+        version: &'static str,
+    }
+    to_js(&BuildInfo { name: env!("CARGO_PKG_NAME"), version: env!("CARGO_PKG_VERSION") }).unwrap_or(JsValue::NULL)
+}
+
+/// Isolated credit pools per customer resource, persisted in the host's `kv`.
+///
+/// A pure library: it owns no database and no timer. All state lives in `kv`,
+/// so a second `CreditLedger` over the same `kv` sees the same pools. Every
+/// method returns a Promise and rejects with an `Error` whose `code` is one of
+/// `CreditPoolsErrorCode`; a rejected call changes nothing.
+///
+/// @example
+/// ```ts
+/// import { CreditLedger } from "credit-pools";
+/// const map = new Map<string, string>();
+/// const ledger = new CreditLedger({
+///   kv: { get: (k) => map.get(k), put: (k, v) => { map.set(k, v); } },
+///   catalog: { currencies: [{ id: "ai-tokens" }], plans: [{ id: "plan-basic",
+///     creditRates: [{ featureId: "feature-ai-tokens", currencyId: "ai-tokens", amount: 1 }] }] },
+/// });
+/// ```
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct CreditLedger {
+    inner: Rc<HostLedger>,
+}
+
+impl CreditLedger {
+    /// Parses `input` now, runs `operation` as a Promise. Nothing is borrowed
+    /// across an await: the future owns an `Rc` of the ledger, whose methods
+    /// take `&self`, so concurrent and re-entrant calls are safe.
+    fn run<I, O, F, Fut>(&self, method: &'static str, input: JsValue, operation: F) -> Promise
+    where
+        I: DeserializeOwned + 'static,
+        O: Serialize,
+        F: FnOnce(Rc<HostLedger>, I) -> Fut + 'static,
+        Fut: Future<Output = LedgerResult<O>> + 'static,
+    {
+        let parsed: JsResult<I> = from_js(method, None, input);
+        let ledger = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let output = operation(ledger, parsed?).await.map_err(to_js_error)?;
+            to_js(&output)
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl CreditLedger {
+    /// Creates a ledger over the host's store. Throws `INVALID_ARGUMENT` for a
+    /// missing or malformed `kv`, `catalog`, `now` or `keyPrefix`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "CreditLedgerOptions")] options: JsValue,
+    ) -> JsResult<CreditLedger> {
+        let field = |name: &str| Reflect::get(&options, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+        if !options.is_object() {
+            return Err(to_js_error(LedgerError::invalid(
+                "options",
+                "must be an object { kv, catalog, now?, keyPrefix? }",
+            )));
+        }
+        let store = JsStore::new(field("kv")).map_err(|reason| to_js_error(LedgerError::invalid("kv", reason)))?;
+        let now = match field("now") {
+            value if value.is_undefined() || value.is_null() => None,
+            value => Some(value.dyn_into::<Function>().map_err(|_| {
+                to_js_error(LedgerError::invalid("now", "must be a function returning epoch milliseconds"))
+            })?),
+        };
+        let key_prefix = match field("keyPrefix") {
+            value if value.is_undefined() || value.is_null() => None,
+            value => Some(
+                value.as_string().ok_or_else(|| to_js_error(LedgerError::invalid("keyPrefix", "must be a string")))?,
+            ),
+        };
+        let catalog: CatalogInput = from_js("catalog", Some("catalog"), field("catalog"))?;
+        let ledger = Ledger::new(store, JsEnvironment { now }, catalog, key_prefix.as_deref()).map_err(to_js_error)?;
+        Ok(CreditLedger { inner: Rc::new(ledger) })
+    }
+
+    /// Provisions a plan for a customer, or for one of its resources. With a
+    /// `resourceId`, the resource's isolated pool exists from then on and the
+    /// plan's credits for the current period are granted into it. A second
+    /// provisioning for the same `(customerId, resourceId)` replaces the first.
+    ///
+    /// @throws `INVALID_ARGUMENT`, `NOT_FOUND` (unknown plan), `STORE_ERROR`, `CORRUPT_STATE`.
+    /// @example
+    /// ```ts
+    /// const { subscription } = await ledger.provisionSubscription({
+    ///   customerId: "customer-demo-01", planId: "plan-basic", resourceId: "workspace-example-com",
+    /// });
+    /// ```
+    #[wasm_bindgen(js_name = provisionSubscription, unchecked_return_type = "Promise<ProvisionSubscriptionResult>")]
+    pub fn provision_subscription(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ProvisionSubscriptionInput")] input: JsValue,
+    ) -> Promise {
+        self.run(
+            "provisionSubscription",
+            input,
+            |ledger, input| async move { ledger.provision_subscription(input).await },
+        )
+    }
+
+    /// Grants credits into the pool of `(customerId, resourceId?, currencyId)`.
+    /// With a future `effectiveAt` the grant is `SCHEDULED` until then; with
+    /// `expireAt` its remainder expires then. A new grant first pays off the
+    /// pool's overdraft.
+    ///
+    /// @throws `INVALID_ARGUMENT`, `NOT_FOUND` (unknown currency), `IDEMPOTENCY_CONFLICT`, `LIMIT_EXCEEDED`, `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// const grant = await ledger.grantCredits({
+    ///   customerId: "customer-demo-01", resourceId: "workspace-example-com",
+    ///   creditTypeId: "ai-tokens", amount: 5000, grantType: "PAID",
+    /// });
+    /// ```
+    #[wasm_bindgen(js_name = grantCredits, unchecked_return_type = "Promise<CreditGrant>")]
+    pub fn grant_credits(&self, #[wasm_bindgen(unchecked_param_type = "GrantCreditsInput")] input: JsValue) -> Promise {
+        self.run("grantCredits", input, |ledger, input| async move { ledger.grant_credits(input).await })
+    }
+
+    /// Reports usage of a feature and debits exactly the pool of
+    /// `(customerId, resourceId?, feature's currency)` at the plan's credit rate,
+    /// in burn order. A pool never draws on another pool or on the global pool.
+    /// Usage beyond the balance goes to the pool's overdraft (the balance turns
+    /// negative), as in Stigg.
+    ///
+    /// @throws `INVALID_ARGUMENT`, `NOT_FOUND` (no subscription, or the feature has no rate on its plan), `IDEMPOTENCY_CONFLICT`, `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// const ack = await ledger.reportUsage({
+    ///   customerId: "customer-demo-01", resourceId: "workspace-example-com",
+    ///   featureId: "feature-ai-tokens", value: 150, idempotencyKey: "req-42",
+    /// });
+    /// ack.credit.consumed; // 150
+    /// ```
+    #[wasm_bindgen(js_name = reportUsage, unchecked_return_type = "Promise<ReportUsageResult>")]
+    pub fn report_usage(&self, #[wasm_bindgen(unchecked_param_type = "ReportUsageInput")] input: JsValue) -> Promise {
+        self.run("reportUsage", input, |ledger, input| async move { ledger.report_usage(input).await })
+    }
+
+    /// Debits credits from a pool directly: no feature and no subscription needed.
+    ///
+    /// @throws `INVALID_ARGUMENT`, `NOT_FOUND` (unknown currency), `IDEMPOTENCY_CONFLICT`, `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// await ledger.consumeCredits({ customerId: "c1", currencyId: "ai-tokens", amount: 12.5, idempotencyKey: "job-7" });
+    /// ```
+    #[wasm_bindgen(js_name = consumeCredits, unchecked_return_type = "Promise<ConsumeCreditsResult>")]
+    pub fn consume_credits(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ConsumeCreditsInput")] input: JsValue,
+    ) -> Promise {
+        self.run("consumeCredits", input, |ledger, input| async move { ledger.consume_credits(input).await })
+    }
+
+    /// The balance and lifetime totals of one pool. Reads only.
+    ///
+    /// @throws `INVALID_ARGUMENT`, `NOT_FOUND` (unknown currency), `STORE_ERROR`, `CORRUPT_STATE`.
+    /// @example
+    /// ```ts
+    /// const { currentBalance } = await ledger.getCreditBalance({
+    ///   customerId: "customer-demo-01", resourceId: "workspace-example-com", currencyId: "ai-tokens",
+    /// });
+    /// ```
+    #[wasm_bindgen(js_name = getCreditBalance, unchecked_return_type = "Promise<CreditBalance>")]
+    pub fn get_credit_balance(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "GetCreditBalanceInput")] input: JsValue,
+    ) -> Promise {
+        self.run("getCreditBalance", input, |ledger, input| async move { ledger.get_credit_balance(input).await })
+    }
+
+    /// The append-only ledger of a pool (or of every currency of a resource),
+    /// newest first unless `order: "ASC"`; page on with `nextCursor`. One
+    /// `CREDITS_CONSUMED` event per grant a usage report drew from.
+    ///
+    /// @throws `INVALID_ARGUMENT` (bad `limit` or `cursor`), `STORE_ERROR`, `CORRUPT_STATE`.
+    /// @example
+    /// ```ts
+    /// const { events, nextCursor } = await ledger.getCreditLedger({
+    ///   customerId: "customer-demo-01", resourceId: "workspace-example-com", order: "ASC", limit: 50,
+    /// });
+    /// ```
+    #[wasm_bindgen(js_name = getCreditLedger, unchecked_return_type = "Promise<CreditLedgerPage>")]
+    pub fn get_credit_ledger(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "GetCreditLedgerInput")] input: JsValue,
+    ) -> Promise {
+        self.run("getCreditLedger", input, |ledger, input| async move { ledger.get_credit_ledger(input).await })
+    }
+
+    /// The grants of a pool (or of every currency of a resource) with their live
+    /// `status` and `consumedAmount`, newest first.
+    ///
+    /// @throws `INVALID_ARGUMENT`, `STORE_ERROR`, `CORRUPT_STATE`.
+    /// @example
+    /// ```ts
+    /// const { grants } = await ledger.getCreditGrants({ customerId: "customer-demo-01", resourceId: "workspace-example-com" });
+    /// ```
+    #[wasm_bindgen(js_name = getCreditGrants, unchecked_return_type = "Promise<CreditGrantsPage>")]
+    pub fn get_credit_grants(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "GetCreditGrantsInput")] input: JsValue,
+    ) -> Promise {
+        self.run("getCreditGrants", input, |ledger, input| async move { ledger.get_credit_grants(input).await })
+    }
+}

@@ -1,0 +1,171 @@
+//! Shared fixtures for the native tests of the core.
+#![allow(dead_code, unreachable_pub)]
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+use credit_pools::block_on;
+use credit_pools::core::api::*;
+use credit_pools::core::catalog::CatalogInput;
+use credit_pools::core::store::{ManualEnvironment, MemoryStore, Store};
+use credit_pools::core::time::parse_iso;
+use credit_pools::core::{Ledger, LedgerError};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+pub const T0: &str = "2026-01-31T10:00:00Z";
+
+pub fn ms(iso: &str) -> i64 {
+    parse_iso(iso).unwrap_or_else(|| panic!("bad test date {iso}"))
+}
+
+pub fn catalog() -> CatalogInput {
+    from(json!({
+        "currencies": [{ "id": "ai-tokens", "displayName": "AI tokens" }, { "id": "api-calls" }],
+        "plans": [
+            { "id": "plan-basic",
+              "credits": [{ "currencyId": "ai-tokens", "amount": 1000, "cadence": "MONTH" }],
+              "creditRates": [
+                  { "featureId": "feature-ai-tokens", "currencyId": "ai-tokens", "amount": 1 },
+                  { "featureId": "feature-calls", "currencyId": "api-calls", "amount": 2.5 }] },
+            { "id": "plan-yearly",
+              "credits": [{ "currencyId": "ai-tokens", "amount": 12000, "cadence": "YEAR" }],
+              "creditRates": [{ "featureId": "feature-ai-tokens", "currencyId": "ai-tokens", "amount": 1 }] },
+            { "id": "plan-payg",
+              "creditRates": [{ "featureId": "feature-ai-tokens", "currencyId": "ai-tokens", "amount": 0.5 }] }
+        ]
+    }))
+}
+
+pub fn from<T: DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).expect("test input deserialises")
+}
+
+/// A store that can be told to fail its n-th put, before or after writing.
+#[derive(Debug, Default)]
+pub struct FlakyStore {
+    pub inner: MemoryStore,
+    pub fail_put_at: Cell<Option<u64>>,
+    pub write_before_failing: Cell<bool>,
+    pub puts: Cell<u64>,
+    pub fail_gets: Cell<bool>,
+}
+
+impl FlakyStore {
+    pub fn snapshot(&self) -> BTreeMap<String, String> {
+        self.inner.entries.borrow().clone()
+    }
+}
+
+impl Store for FlakyStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        if self.fail_gets.get() {
+            return Err("injected get failure".to_string());
+        }
+        self.inner.get(key).await
+    }
+
+    async fn put(&self, key: &str, value: String) -> Result<(), String> {
+        let index = self.puts.get();
+        self.puts.set(index + 1);
+        if self.fail_put_at.get() == Some(index) {
+            if self.write_before_failing.get() {
+                self.inner.put(key, value).await?;
+            }
+            return Err("injected put failure".to_string());
+        }
+        self.inner.put(key, value).await
+    }
+}
+
+pub struct Harness {
+    pub ledger: Ledger<FlakyStore, ManualEnvironment>,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::at(T0)
+    }
+
+    pub fn at(iso: &str) -> Self {
+        let env = ManualEnvironment::new(ms(iso), 42);
+        Self { ledger: Ledger::new(FlakyStore::default(), env, catalog(), None).unwrap() }
+    }
+
+    pub fn set_now(&self, iso: &str) {
+        self.ledger.env().set_now(ms(iso));
+    }
+
+    pub fn store(&self) -> &FlakyStore {
+        self.ledger.store()
+    }
+
+    pub fn provision(&self, value: Value) -> Result<ProvisionSubscriptionResult, LedgerError> {
+        block_on(self.ledger.provision_subscription(from(value)))
+    }
+
+    pub fn grant(&self, value: Value) -> Result<GrantOutput, LedgerError> {
+        block_on(self.ledger.grant_credits(from(value)))
+    }
+
+    pub fn usage(&self, value: Value) -> Result<ReportUsageResult, LedgerError> {
+        block_on(self.ledger.report_usage(from(value)))
+    }
+
+    pub fn consume(&self, value: Value) -> Result<ConsumeCreditsResult, LedgerError> {
+        block_on(self.ledger.consume_credits(from(value)))
+    }
+
+    pub fn balance(&self, customer: &str, resource: Option<&str>, currency: &str) -> CreditBalanceOutput {
+        block_on(self.ledger.get_credit_balance(from(
+            json!({ "customerId": customer, "resourceId": resource, "currencyId": currency }),
+        )))
+        .unwrap()
+    }
+
+    pub fn events(&self, customer: &str, resource: Option<&str>) -> Vec<LedgerEventOutput> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let page = block_on(self.ledger.get_credit_ledger(from(json!({
+                "customerId": customer, "resourceId": resource, "order": "ASC", "limit": 1000, "cursor": cursor,
+            }))))
+            .unwrap();
+            all.extend(page.events);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return all,
+            }
+        }
+        panic!("ledger paging did not terminate");
+    }
+
+    pub fn grants(&self, customer: &str, resource: Option<&str>) -> Vec<GrantOutput> {
+        block_on(
+            self.ledger
+                .get_credit_grants(from(json!({ "customerId": customer, "resourceId": resource, "limit": 1000 }))),
+        )
+        .unwrap()
+        .grants
+    }
+}
+
+/// Σ granted − Σ consumed − Σ expired − Σ voided over a pool's ledger, in micros.
+pub fn ledger_balance_micros(events: &[LedgerEventOutput], currency: &str) -> i64 {
+    events
+        .iter()
+        .filter(|e| e.currency_id == currency)
+        .map(|e| {
+            let micros = (e.amount * 1e6).round() as i64;
+            match serde_json::to_value(e.event_type).unwrap().as_str().unwrap() {
+                "CREDITS_GRANTED" => micros,
+                "CREDITS_CONSUMED" | "CREDITS_EXPIRED" | "CREDITS_VOIDED" => -micros,
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
+pub fn event_type(event: &LedgerEventOutput) -> String {
+    serde_json::to_value(event.event_type).unwrap().as_str().unwrap().to_string()
+}
