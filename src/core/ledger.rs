@@ -25,7 +25,7 @@ use super::limits::{EVENTS_PER_OPERATION_MAX, LEDGER_PAGE_EVENTS, METADATA_ENTRI
 use super::locks::ScopeLocks;
 use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool};
 use super::scope::{ScopeHead, SubscriptionState};
-use super::store::{Environment, Store};
+use super::store::{Environment, GetFailure, Store};
 use super::time::{check_ms, format_iso, UnixMs};
 
 /// Pages one ledger query may read before it returns what it found with a cursor.
@@ -131,7 +131,10 @@ impl<S: Store, E: Environment> Ledger<S, E> {
     // ----- Storage protocol -------------------------------------------------
 
     async fn get(&self, key: &str) -> LedgerResult<Option<String>> {
-        self.store.get(key).await.map_err(|reason| LedgerError::StoreError { key: key.to_string(), reason })
+        self.store.get(key).await.map_err(|failure| match failure {
+            GetFailure::Failed(reason) => LedgerError::StoreError { key: key.to_string(), reason },
+            GetFailure::NotText(reason) => LedgerError::corrupt(key, reason),
+        })
     }
 
     async fn put(&self, key: String, value: String) -> LedgerResult<()> {

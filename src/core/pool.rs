@@ -10,8 +10,12 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use super::error::{LedgerError, LedgerResult};
+use super::idempotency::IDEMPOTENCY_RECENT_MAX;
 use super::ledger_event::{EventKind, EventRecord};
-use super::limits::{GRANTS_FINISHED_PER_POOL_MAX, GRANTS_LIVE_PER_POOL_MAX, TOTAL_MICROS_MAX};
+use super::limits::{
+    AMOUNT_MICROS_MAX, GRANTS_FINISHED_PER_POOL_MAX, GRANTS_LIVE_PER_POOL_MAX, ID_BYTES_MAX, TIME_MS_MAX,
+    TOTAL_MICROS_MAX,
+};
 use super::time::UnixMs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,27 +142,31 @@ impl Pool {
         self.granted_micros - self.consumed_micros - self.expired_micros - self.voided_micros
     }
 
-    /// The pool's conservation law; checked after every change and on load.
+    /// The pool's conservation law and the shape of every grant; checked after
+    /// every change and on load, so a hand-edited or foreign value is reported
+    /// (`CORRUPT_STATE`) before any rule can trip over it.
     pub fn check_invariants(&self) -> Result<(), String> {
+        let totals = [self.granted_micros, self.consumed_micros, self.expired_micros, self.voided_micros];
+        if totals.iter().any(|t| !(0..=TOTAL_MICROS_MAX).contains(t)) {
+            return Err(format!("pool {:?}: a total is outside 0..=2^53", self.currency_id));
+        }
+        if self.grants.len() > GRANTS_LIVE_PER_POOL_MAX + GRANTS_FINISHED_PER_POOL_MAX + IDEMPOTENCY_RECENT_MAX {
+            return Err(format!("pool {:?}: {} grants", self.currency_id, self.grants.len()));
+        }
+        for grant in &self.grants {
+            check_grant_shape(grant)?;
+        }
+        // Bounded above, so this sum cannot overflow.
         let active_sum: i64 =
             self.grants.iter().filter(|g| g.status == GrantStatus::Active).map(Grant::remaining_micros).sum();
-        let pruned_sum = 0; // Pruned grants are finished: their remainder is 0 by construction.
-        if active_sum + pruned_sum != self.balance_micros() {
+        // Pruned grants are finished: their remainder is 0 by construction.
+        if active_sum != self.balance_micros() {
             return Err(format!(
                 "pool {:?}: balance {} != sum of active remainders {}",
                 self.currency_id,
                 self.balance_micros(),
                 active_sum
             ));
-        }
-        for grant in &self.grants {
-            let overdraft = grant.grant_type == GrantType::Overdraft;
-            if grant.consumed_micros < 0 || (!overdraft && grant.consumed_micros > grant.amount_micros) {
-                return Err(format!(
-                    "grant {:?}: consumed {} outside 0..={}",
-                    grant.id, grant.consumed_micros, grant.amount_micros
-                ));
-            }
         }
         let overdrafts = self
             .grants
@@ -167,10 +175,6 @@ impl Pool {
             .count();
         if overdrafts > 1 {
             return Err(format!("pool {:?}: {overdrafts} active overdraft grants", self.currency_id));
-        }
-        let totals = [self.granted_micros, self.consumed_micros, self.expired_micros, self.voided_micros];
-        if totals.iter().any(|t| !(0..=TOTAL_MICROS_MAX).contains(t)) {
-            return Err(format!("pool {:?}: a total is outside 0..=2^53", self.currency_id));
         }
         Ok(())
     }
@@ -369,6 +373,41 @@ impl Pool {
             true
         });
     }
+}
+
+/// What every stored grant must look like, whatever its status.
+fn check_grant_shape(grant: &Grant) -> Result<(), String> {
+    let overdraft = grant.grant_type == GrantType::Overdraft;
+    let amount_ok =
+        if overdraft { grant.amount_micros == 0 } else { (1..=AMOUNT_MICROS_MAX).contains(&grant.amount_micros) };
+    let consumed_max = if overdraft { TOTAL_MICROS_MAX } else { grant.amount_micros };
+    if !amount_ok || !(0..=consumed_max).contains(&grant.consumed_micros) {
+        return Err(format!(
+            "grant {:?}: amount {} or consumed {} out of range",
+            grant.id, grant.amount_micros, grant.consumed_micros
+        ));
+    }
+    if overdraft
+        && (grant.expire_at_ms.is_some()
+            || grant.status == GrantStatus::Scheduled
+            || grant.status == GrantStatus::Expired)
+    {
+        return Err(format!("grant {:?}: an overdraft grant never expires and is never scheduled", grant.id));
+    }
+    if grant.expire_at_ms.is_some_and(|expire| expire <= grant.effective_at_ms) {
+        return Err(format!("grant {:?}: expires before it becomes effective", grant.id));
+    }
+    if grant.status == GrantStatus::Scheduled && grant.consumed_micros != 0 {
+        return Err(format!("grant {:?}: scheduled but already consumed", grant.id));
+    }
+    let instants = [Some(grant.effective_at_ms), grant.expire_at_ms, Some(grant.created_at_ms), grant.voided_at_ms];
+    if instants.into_iter().flatten().any(|t| !(0..=TIME_MS_MAX).contains(&t)) {
+        return Err(format!("grant {:?}: an instant is outside 1970..=9999", grant.id));
+    }
+    if grant.id.is_empty() || grant.id.len() > 2 * ID_BYTES_MAX {
+        return Err("a grant id is empty or too long".to_string());
+    }
+    Ok(())
 }
 
 fn check_total(total: i64, what: &str) -> LedgerResult<()> {

@@ -11,7 +11,7 @@ use super::error::{LedgerError, LedgerResult};
 use super::idempotency::{KeyEntry, IDEMPOTENCY_RECENT_MAX};
 use super::keys::Scope;
 use super::ledger_event::EventRecord;
-use super::limits::CURRENCIES_MAX;
+use super::limits::{AMOUNT_MICROS_MAX, CURRENCIES_MAX, PLAN_ENTRIES_MAX, TIME_MS_MAX};
 use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool};
 use super::time::{add_months, UnixMs};
 
@@ -120,9 +120,22 @@ impl ScopeHead {
         if head.recent_keys.len() > IDEMPOTENCY_RECENT_MAX {
             return Err(LedgerError::corrupt(key, "too many recent idempotency keys"));
         }
+        // Far beyond any real ledger, and far from overflowing the sequence arithmetic.
+        if head.event_count > 1 << 48 || head.grant_seq > 1 << 48 {
+            return Err(LedgerError::corrupt(key, "event or grant counter out of range"));
+        }
         if let Some(subscription) = &head.subscription {
-            if subscription.credits.len() != subscription.periods_granted.len() {
+            if subscription.credits.len() != subscription.periods_granted.len()
+                || subscription.credits.len() > PLAN_ENTRIES_MAX
+            {
                 return Err(LedgerError::corrupt(key, "subscription credits and periods differ in length"));
+            }
+            let instants_ok =
+                [subscription.start_ms, subscription.created_at_ms].iter().all(|t| (0..=TIME_MS_MAX).contains(t));
+            let periods_ok = subscription.periods_granted.iter().all(|p| (-1..=PERIODS_MAX).contains(p));
+            let credits_ok = subscription.credits.iter().all(|c| (1..=AMOUNT_MICROS_MAX).contains(&c.amount_micros));
+            if !instants_ok || !periods_ok || !credits_ok {
+                return Err(LedgerError::corrupt(key, "subscription fields out of range"));
             }
         }
         Ok(head)

@@ -5,11 +5,26 @@ use std::collections::BTreeMap;
 
 use super::time::UnixMs;
 
+/// Why a `get` gave no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GetFailure {
+    /// The store failed (threw, rejected): `STORE_ERROR`.
+    Failed(String),
+    /// The store answered with something that is not text: `CORRUPT_STATE`.
+    NotText(String),
+}
+
+impl From<String> for GetFailure {
+    fn from(reason: String) -> Self {
+        GetFailure::Failed(reason)
+    }
+}
+
 /// The host's key-value store. Values are strings; a missing key is `None`.
 /// Errors carry the host's message; the core adds the key and a code.
 #[allow(async_fn_in_trait)] // Single-threaded (wasm) futures: no `Send` bound wanted.
 pub trait Store {
-    async fn get(&self, key: &str) -> Result<Option<String>, String>;
+    async fn get(&self, key: &str) -> Result<Option<String>, GetFailure>;
     async fn put(&self, key: &str, value: String) -> Result<(), String>;
 }
 
@@ -30,7 +45,7 @@ pub struct MemoryStore {
 }
 
 impl Store for MemoryStore {
-    async fn get(&self, key: &str) -> Result<Option<String>, String> {
+    async fn get(&self, key: &str) -> Result<Option<String>, GetFailure> {
         *self.gets.borrow_mut() += 1;
         Ok(self.entries.borrow().get(key).cloned())
     }

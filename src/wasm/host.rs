@@ -4,7 +4,7 @@ use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::core::store::{Environment, Store};
+use crate::core::store::{Environment, GetFailure, Store};
 use crate::core::time::UnixMs;
 
 /// `{ get(key), put(key, value) }`, each returning a value or a Promise.
@@ -51,17 +51,15 @@ pub(crate) fn describe(error: &JsValue) -> String {
 }
 
 impl Store for JsStore {
-    async fn get(&self, key: &str) -> Result<Option<String>, String> {
+    async fn get(&self, key: &str) -> Result<Option<String>, GetFailure> {
         let returned = self.get.call1(&self.kv, &JsValue::from_str(key)).map_err(|e| describe(&e))?;
         let value = settle(returned).await.map_err(|e| describe(&e))?;
         if value.is_null() || value.is_undefined() {
             return Ok(None);
         }
         value.as_string().map(Some).ok_or_else(|| {
-            format!(
-                "kv.get returned {}, expected a string, null or undefined",
-                value.js_typeof().as_string().unwrap_or_default()
-            )
+            let kind = value.js_typeof().as_string().unwrap_or_default();
+            GetFailure::NotText(format!("kv.get returned a {kind}, expected a string, null or undefined"))
         })
     }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use credit_pools::block_on;
 use credit_pools::core::api::*;
 use credit_pools::core::catalog::CatalogInput;
-use credit_pools::core::store::{ManualEnvironment, MemoryStore, Store};
+use credit_pools::core::store::{GetFailure, ManualEnvironment, MemoryStore, Store};
 use credit_pools::core::time::parse_iso;
 use credit_pools::core::{Ledger, LedgerError};
 use serde::de::DeserializeOwned;
@@ -58,9 +58,9 @@ impl FlakyStore {
 }
 
 impl Store for FlakyStore {
-    async fn get(&self, key: &str) -> Result<Option<String>, String> {
+    async fn get(&self, key: &str) -> Result<Option<String>, GetFailure> {
         if self.fail_gets.get() {
-            return Err("injected get failure".to_string());
+            return Err(GetFailure::Failed("injected get failure".to_string()));
         }
         self.inner.get(key).await
     }
