@@ -32,6 +32,10 @@ enum Op {
         amount_cents: u32,
         key: u8,
     },
+    Void {
+        resource: u8,
+        pick: u8,
+    },
     Advance {
         hours: u16,
     },
@@ -44,7 +48,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (resource.clone(), 1u32..100_000, 0u8..3, proptest::option::of(1u8..60), proptest::option::of(1u8..20), any::<bool>(), proptest::option::of(0u8..8))
             .prop_map(|(resource, amount_cents, priority, expire_days, delay_days, promo, key)| Op::Grant { resource, amount_cents, priority, expire_days, delay_days, promo, key }),
         5 => (resource.clone(), 1u16..5_000, proptest::option::of(0u8..8)).prop_map(|(resource, value_tenths, key)| Op::Usage { resource, value_tenths, key }),
-        2 => (resource, 1u32..50_000, 0u8..8).prop_map(|(resource, amount_cents, key)| Op::Consume { resource, amount_cents, key }),
+        2 => (resource.clone(), 1u32..50_000, 0u8..8).prop_map(|(resource, amount_cents, key)| Op::Consume { resource, amount_cents, key }),
+        1 => (resource, any::<u8>()).prop_map(|(resource, pick)| Op::Void { resource, pick }),
         2 => (1u16..2_000).prop_map(|hours| Op::Advance { hours }),
     ]
 }
@@ -82,6 +87,13 @@ proptest! {
                 Op::Consume { resource, amount_cents, key } => h.consume(json!({ "customerId": C, "resourceId": resource_id(*resource),
                     "currencyId": "ai-tokens", "amount": f64::from(*amount_cents) / 100.0,
                     "idempotencyKey": format!("c{key}-{amount_cents}") })).map(|_| ()),
+                Op::Void { resource, pick } => {
+                    let grants = h.grants(C, resource_id(*resource).as_deref());
+                    match grants.get(usize::from(*pick) % grants.len().max(1)) {
+                        Some(grant) => h.void(&grant.id).map(|_| ()),
+                        None => Ok(()),
+                    }
+                }
                 Op::Advance { hours } => {
                     now += i64::from(*hours) * 3_600_000;
                     h.ledger.env().set_now(now);
@@ -89,8 +101,10 @@ proptest! {
                 }
             };
             if let Err(error) = outcome {
-                // The only expected refusal: usage in a scope nobody provisioned.
-                prop_assert_eq!(error.code(), "NOT_FOUND", "{:?} failed: {}", op, error);
+                // Expected refusals: usage in a scope nobody provisioned (NOT_FOUND),
+                // voiding a finished or overdraft grant (INVALID_STATE).
+                let expected = match op { Op::Void { .. } => "INVALID_STATE", _ => "NOT_FOUND" };
+                prop_assert_eq!(error.code(), expected, "{:?} failed: {}", op, error);
             }
             for resource in 0..3u8 {
                 let rid = resource_id(resource);

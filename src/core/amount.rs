@@ -54,6 +54,15 @@ impl AmountInput {
         Ok(micros)
     }
 
+    /// Micros of an amount that may be 0 but not negative.
+    pub fn non_negative_micros(&self, field: &str) -> LedgerResult<i64> {
+        let micros = self.micros(field)?;
+        if micros < 0 {
+            return Err(LedgerError::invalid(field, "must not be negative"));
+        }
+        Ok(micros)
+    }
+
     fn micros(&self, field: &str) -> LedgerResult<i64> {
         match self {
             AmountInput::Number(value) => micros_from_f64(*value).map_err(|r| LedgerError::invalid(field, r)),

@@ -295,3 +295,68 @@ pub struct CreditGrantsPage {
     pub grants: Vec<GrantOutput>,
     pub next_cursor: Option<String>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoidCreditGrantInput {
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetCreditEntitlementInput {
+    pub customer_id: String,
+    pub resource_id: Option<String>,
+    #[serde(alias = "creditTypeId")]
+    pub currency_id: String,
+    /// Credits the caller is about to use; access needs the balance to cover them.
+    pub requested_usage: Option<AmountInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditEntitlementOutput {
+    pub customer_id: String,
+    pub resource_id: Option<String>,
+    pub currency_id: String,
+    pub has_access: bool,
+    /// `"InsufficientCredits"` when access is denied, else `null`.
+    pub access_denied_reason: Option<&'static str>,
+    pub requested_usage: f64,
+    /// Lifetime credits granted to the pool (Stigg's `usageLimit`).
+    pub usage_limit: f64,
+    /// Lifetime credits consumed from the pool (Stigg's `currentUsage`).
+    pub current_usage: f64,
+    pub current_balance: f64,
+    pub has_soft_limit: bool,
+    /// End of the subscription's current credit period for this currency, if any.
+    pub usage_period_end: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EstimateUsageCostInput {
+    pub customer_id: String,
+    pub resource_id: Option<String>,
+    pub feature_id: String,
+    pub value: AmountInput,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CostEstimate {
+    pub currency_id: String,
+    pub estimated_cost: f64,
+    pub current_balance: f64,
+    pub balance_after_estimate: f64,
+    pub would_overdraft: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageCostEstimation {
+    pub customer_id: String,
+    pub resource_id: Option<String>,
+    pub feature_id: String,
+    pub estimates: Vec<CostEstimate>,
+}

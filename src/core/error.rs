@@ -12,6 +12,9 @@ pub enum LedgerError {
     NotFound { what: String },
     /// The same idempotency key was used earlier with a different payload.
     IdempotencyConflict { key: String },
+    /// The operation does not apply to the target's current state (voiding a
+    /// grant twice, voiding an overdraft grant).
+    InvalidState { what: String },
     /// A named bound from `limits.rs` would be exceeded.
     LimitExceeded { what: String, limit: u64 },
     /// The host store failed (a `get` or `put` threw or rejected).
@@ -28,6 +31,7 @@ impl LedgerError {
             Self::NotFound { .. } => "NOT_FOUND",
             Self::IdempotencyConflict { .. } => "IDEMPOTENCY_CONFLICT",
             Self::LimitExceeded { .. } => "LIMIT_EXCEEDED",
+            Self::InvalidState { .. } => "INVALID_STATE",
             Self::StoreError { .. } => "STORE_ERROR",
             Self::CorruptState { .. } => "CORRUPT_STATE",
         }
@@ -59,6 +63,7 @@ impl fmt::Display for LedgerError {
                 write!(f, "idempotency key `{key}` was already used with a different payload")
             }
             Self::LimitExceeded { what, limit } => write!(f, "{what} exceeds the limit of {limit}"),
+            Self::InvalidState { what } => write!(f, "{what}"),
             Self::StoreError { key, reason } => write!(f, "store failed on key `{key}`: {reason}"),
             Self::CorruptState { key, reason } => {
                 write!(f, "stored value at key `{key}` is not valid credit-pools state: {reason}")

@@ -22,6 +22,20 @@ const _: () = assert!(KEY_BYTES_LONGEST <= KEY_BYTES_MAX);
 
 pub const KEY_PREFIX_DEFAULT: &str = "credit-pools";
 
+/// `{prefix}/g/{len}:{grant id}`: which scope holds a grant.
+pub fn grant_index_key(prefix: &str, grant_id: &str) -> String {
+    let mut key = format!("{prefix}/g/");
+    push_id(&mut key, grant_id);
+    key
+}
+
+/// `{prefix}/u/{len}:{subscription id}`: which scope holds a subscription.
+pub fn subscription_index_key(prefix: &str, subscription_id: &str) -> String {
+    let mut key = format!("{prefix}/u/");
+    push_id(&mut key, subscription_id);
+    key
+}
+
 /// Checks an id: non-empty UTF-8 of at most `ID_BYTES_MAX` bytes.
 pub fn check_id(field: &str, value: &str) -> LedgerResult<()> {
     if value.is_empty() {

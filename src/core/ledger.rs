@@ -19,12 +19,13 @@ use super::api::*;
 use super::catalog::{check_text, Catalog, CatalogInput};
 use super::error::{LedgerError, LedgerResult};
 use super::idempotency::{Claim, IdempotencyRecord, KeyEntry, OperationKind, IDEMPOTENCY_RECENT_MAX, RECORD_SCHEMA};
-use super::keys::{check_id, check_key_prefix, Scope, KEY_PREFIX_DEFAULT};
+use super::keys::{check_id, check_key_prefix, grant_index_key, subscription_index_key, Scope, KEY_PREFIX_DEFAULT};
 use super::ledger_event::{page_of, EventRecord, LedgerPage, PAGE_SCHEMA};
 use super::limits::{EVENTS_PER_OPERATION_MAX, LEDGER_PAGE_EVENTS, METADATA_ENTRIES_MAX, PRIORITY_MAX};
 use super::locks::ScopeLocks;
 use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool};
 use super::scope::{ScopeHead, SubscriptionState};
+use super::scope_index::{subscription_of_recurring_grant, ScopeIndexRecord};
 use super::store::{Environment, GetFailure, Store};
 use super::time::{check_ms, format_iso, UnixMs};
 
@@ -201,6 +202,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let now_ms = self.now_ms()?;
         let head = self.load_head(scope).await?;
         let event_count_before = head.event_count;
+        let grant_seq_before = head.grant_seq;
+        let subscription_before = head.subscription.as_ref().map(|s| s.id.clone());
         if let Some(claim) = claim {
             if let Some((entry, snapshot)) = self.find_key(scope, &head, claim).await? {
                 claim.check_repeat(&entry)?;
@@ -233,11 +236,50 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         head.event_count = event_count_before + events.len() as u64;
         head.updated_at_ms = now_ms;
         self.append_pages(scope, event_count_before, events).await?;
+        for key in self.new_index_keys(&head, grant_seq_before, subscription_before.as_deref()) {
+            self.put(key, ScopeIndexRecord::new(scope).encode()).await?;
+        }
         if let Some(record) = evicted {
             self.put(scope.idempotency_key(&self.key_prefix, &record.entry.key), record.encode()).await?;
         }
         self.put(scope.head_key(&self.key_prefix), head.encode()).await?;
         Ok(Outcome::Applied { value, head, now_ms })
+    }
+
+    /// Index keys for what this operation created: grants a caller can void by
+    /// id (recurring grants are found through their subscription) and a new
+    /// subscription. Written before the head, like the ledger pages.
+    fn new_index_keys(
+        &self,
+        head: &ScopeHead,
+        grant_seq_before: u64,
+        subscription_before: Option<&str>,
+    ) -> Vec<String> {
+        let mut keys: Vec<String> = head
+            .pools
+            .iter()
+            .flat_map(|pool| pool.grants.iter())
+            .filter(|grant| grant.seq >= grant_seq_before && grant.grant_type != GrantType::Recurring)
+            .map(|grant| grant_index_key(&self.key_prefix, &grant.id))
+            .collect();
+        if let Some(subscription) = &head.subscription {
+            if subscription_before != Some(subscription.id.as_str()) {
+                keys.push(subscription_index_key(&self.key_prefix, &subscription.id));
+            }
+        }
+        keys
+    }
+
+    /// Finds the scope holding `grant_id` through the ledger-wide indexes.
+    async fn scope_of_grant(&self, grant_id: &str) -> LedgerResult<Scope> {
+        let key = match subscription_of_recurring_grant(grant_id) {
+            Some(subscription_id) => subscription_index_key(&self.key_prefix, subscription_id),
+            None => grant_index_key(&self.key_prefix, grant_id),
+        };
+        match self.get(&key).await? {
+            Some(text) => ScopeIndexRecord::decode(&key, &text),
+            None => Err(LedgerError::not_found(format!("grant {grant_id:?}"))),
+        }
     }
 
     /// Pushes a new key into the head's window; returns the record of the key it evicts.
@@ -412,16 +454,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let feature_id = input.feature_id.clone();
         let outcome = self
             .write(&scope, claim.as_ref(), |tx| {
-                let subscription = tx.head.subscription.as_ref().ok_or_else(|| {
-                    LedgerError::not_found(format!(
-                        "subscription for {} (reportUsage prices a feature by the subscription's plan; consumeCredits needs none)",
-                        scope.describe()
-                    ))
-                })?;
-                let plan = catalog.plan(&subscription.plan_id)?;
-                let rate = plan.credit_rates.get(&feature_id).ok_or_else(|| LedgerError::not_found(format!("credit rate for feature {feature_id:?} on plan {:?}", plan.id)))?;
-                let cost_micros = multiply_micros_ceil(value_micros, rate.amount_micros).ok_or_else(|| LedgerError::invalid("value", "value × credit rate overflows"))?;
-                let currency_id = rate.currency_id.clone();
+                let (currency_id, cost_micros) = price_usage(catalog, &tx.head, &scope, &feature_id, value_micros)?;
                 let event_id = match &claim {
                     Some(claim) => claim.key.clone(),
                     None => format!("usage-{}", tx.ids.next_grant_id()),
@@ -484,6 +517,91 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             amount: micros_to_f64(consumed_micros),
             timestamp: format_iso(now_ms),
             credit: usage_output(&head, &input.currency_id, consumed_micros, now_ms),
+        })
+    }
+
+    /// Voids a grant: its unused remainder leaves the pool (`CREDITS_VOIDED`).
+    /// Voiding twice, or voiding an expired or overdraft grant, is `INVALID_STATE`.
+    pub async fn void_credit_grant(&self, input: VoidCreditGrantInput) -> LedgerResult<GrantOutput> {
+        check_id("id", &input.id)?;
+        let scope = self.scope_of_grant(&input.id).await?;
+        let grant_id = input.id.clone();
+        let outcome = self
+            .write(&scope, None, |tx| {
+                let now_ms = tx.now_ms;
+                let pool = tx.head.pools.iter_mut().find(|pool| pool.grant(&grant_id).is_some()).ok_or_else(|| {
+                    LedgerError::not_found(format!("grant {grant_id:?} (finished grants are kept only while recent)"))
+                })?;
+                let currency_id = pool.currency_id.clone();
+                pool.void(&grant_id, now_ms, &mut tx.events)?;
+                Ok((currency_id, None))
+            })
+            .await?;
+        let Outcome::Applied { value: currency_id, head, .. } = outcome else {
+            unreachable!("voiding carries no idempotency key")
+        };
+        let (_, grant) = head.find_grant(&input.id).expect("a grant voided in this operation is kept in its head");
+        Ok(GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, grant))
+    }
+
+    /// Whether the pool can pay `requestedUsage` credits now (Stigg's credit
+    /// entitlement). Reads only: nothing is reserved or written.
+    pub async fn get_credit_entitlement(
+        &self,
+        input: GetCreditEntitlementInput,
+    ) -> LedgerResult<CreditEntitlementOutput> {
+        let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
+        check_id("currencyId", &input.currency_id)?;
+        self.catalog.currency(&input.currency_id)?;
+        let requested_micros = match &input.requested_usage {
+            Some(amount) => amount.non_negative_micros("requestedUsage")?,
+            None => 0,
+        };
+        let (head, _, now_ms) = self.read_head(&scope).await?;
+        let empty = Pool::new(&input.currency_id);
+        let pool = head.pool(&input.currency_id).unwrap_or(&empty);
+        let balance_micros = pool.balance_micros();
+        let plan_credit = head.subscription.as_ref().and_then(|sub| sub.credit_for(&input.currency_id, now_ms));
+        let has_soft_limit = plan_credit.as_ref().is_some_and(|(credit, _)| credit.has_soft_limit);
+        let covered = if requested_micros > 0 { balance_micros >= requested_micros } else { balance_micros > 0 };
+        let has_access = covered || has_soft_limit;
+        Ok(CreditEntitlementOutput {
+            customer_id: scope.customer_id,
+            resource_id: scope.resource_id,
+            currency_id: input.currency_id,
+            has_access,
+            access_denied_reason: (!has_access).then_some("InsufficientCredits"),
+            requested_usage: micros_to_f64(requested_micros),
+            usage_limit: micros_to_f64(pool.granted_micros),
+            current_usage: micros_to_f64(pool.consumed_micros),
+            current_balance: micros_to_f64(balance_micros),
+            has_soft_limit,
+            usage_period_end: plan_credit.and_then(|(_, end)| end).map(format_iso),
+        })
+    }
+
+    /// What `reportUsage` with these arguments would cost and leave, without
+    /// writing anything (the browser's balance preview).
+    pub async fn estimate_usage_cost(&self, input: EstimateUsageCostInput) -> LedgerResult<UsageCostEstimation> {
+        let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
+        check_id("featureId", &input.feature_id)?;
+        let value_micros = input.value.positive_micros("value")?;
+        let (head, _, _) = self.read_head(&scope).await?;
+        let (currency_id, cost_micros) = price_usage(&self.catalog, &head, &scope, &input.feature_id, value_micros)?;
+        let empty = Pool::new(&currency_id);
+        let balance_micros = head.pool(&currency_id).unwrap_or(&empty).balance_micros();
+        let after_micros = balance_micros - cost_micros;
+        Ok(UsageCostEstimation {
+            customer_id: scope.customer_id,
+            resource_id: scope.resource_id,
+            feature_id: input.feature_id,
+            estimates: vec![CostEstimate {
+                currency_id,
+                estimated_cost: micros_to_f64(cost_micros),
+                current_balance: micros_to_f64(balance_micros),
+                balance_after_estimate: micros_to_f64(after_micros),
+                would_overdraft: after_micros < 0,
+            }],
         })
     }
 
@@ -603,6 +721,30 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         };
         Ok(CreditLedgerPage { events: found, next_cursor: (!exhausted).then(|| format!("e{next}")) })
     }
+}
+
+/// The currency and credits `value_micros` units of `feature_id` cost on the
+/// scope's subscription plan (rounded up to a micro).
+fn price_usage(
+    catalog: &Catalog,
+    head: &ScopeHead,
+    scope: &Scope,
+    feature_id: &str,
+    value_micros: i64,
+) -> LedgerResult<(String, i64)> {
+    let subscription = head.subscription.as_ref().ok_or_else(|| {
+        LedgerError::not_found(format!(
+            "subscription for {} (usage is priced by the subscription's plan; consumeCredits needs none)",
+            scope.describe()
+        ))
+    })?;
+    let plan = catalog.plan(&subscription.plan_id)?;
+    let rate = plan.credit_rates.get(feature_id).ok_or_else(|| {
+        LedgerError::not_found(format!("credit rate for feature {feature_id:?} on plan {:?}", plan.id))
+    })?;
+    let cost_micros = multiply_micros_ceil(value_micros, rate.amount_micros)
+        .ok_or_else(|| LedgerError::invalid("value", "value × credit rate overflows"))?;
+    Ok((rate.currency_id.clone(), cost_micros))
 }
 
 fn key_entry(claim: &Claim, currency_id: &str, grant_id: Option<String>, now_ms: UnixMs) -> KeyEntry {

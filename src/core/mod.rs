@@ -16,6 +16,7 @@ pub mod limits;
 pub mod locks;
 pub mod pool;
 pub mod scope;
+pub mod scope_index;
 pub mod store;
 pub mod time;
 

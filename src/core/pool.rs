@@ -50,6 +50,18 @@ pub enum GrantStatus {
     Voided,
 }
 
+impl GrantStatus {
+    /// The name callers see (`"VOIDED"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GrantStatus::Scheduled => "SCHEDULED",
+            GrantStatus::Active => "ACTIVE",
+            GrantStatus::Expired => "EXPIRED",
+            GrantStatus::Voided => "VOIDED",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub id: String,
@@ -288,6 +300,39 @@ impl Pool {
             }
         }
         unreachable!("advance_clock exceeded its transition bound");
+    }
+
+    /// Voids `grant_id`: the unused remainder of an active grant leaves the pool
+    /// (`CREDITS_VOIDED`, even for 0); a scheduled grant is cancelled before it
+    /// ever counted. Finished and overdraft grants refuse with `INVALID_STATE`
+    /// (Stigg: overdraft grants cannot be voided by hand; settlement voids them).
+    pub fn void(&mut self, grant_id: &str, now: UnixMs, events: &mut Vec<EventRecord>) -> LedgerResult<()> {
+        let index = self.grant_index(grant_id);
+        let grant = &mut self.grants[index];
+        if grant.grant_type == GrantType::Overdraft {
+            return Err(LedgerError::InvalidState {
+                what: format!(
+                    "grant {grant_id:?} is an overdraft grant; it is voided by the next grant that settles it"
+                ),
+            });
+        }
+        match grant.status {
+            GrantStatus::Voided | GrantStatus::Expired => {
+                return Err(LedgerError::InvalidState {
+                    what: format!("grant {grant_id:?} is already {}", grant.status.name()),
+                });
+            }
+            GrantStatus::Scheduled => {}
+            GrantStatus::Active => {
+                let remaining = grant.remaining_micros();
+                self.voided_micros += remaining;
+                events.push(EventRecord::new(EventKind::Voided, now, &self.currency_id, remaining, grant_id));
+            }
+        }
+        let grant = &mut self.grants[index];
+        grant.status = GrantStatus::Voided;
+        grant.voided_at_ms = Some(now);
+        Ok(())
     }
 
     /// Debits `amount_micros` in burn order; what the active grants cannot cover

@@ -58,6 +58,15 @@ impl SubscriptionState {
         Some(index)
     }
 
+    /// The plan credit entry for `currency_id` and the end of its current
+    /// period (`None` before the subscription starts).
+    pub fn credit_for(&self, currency_id: &str, now: UnixMs) -> Option<(PlanCredit, Option<UnixMs>)> {
+        let credit = self.credits.iter().find(|c| c.currency_id == currency_id)?;
+        let months = credit.cadence.months();
+        let end = self.period_index(months, now).map(|index| self.period_bounds(months, index).1);
+        Some((credit.clone(), end))
+    }
+
     pub fn period_bounds(&self, months: i64, index: i64) -> (UnixMs, UnixMs) {
         (add_months(self.start_ms, index * months), add_months(self.start_ms, (index + 1) * months))
     }

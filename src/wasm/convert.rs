@@ -9,12 +9,13 @@ use crate::core::LedgerError;
 
 /// Deserialises a method's input. `Date` values in top-level fields become
 /// epoch milliseconds first (serde has no notion of a JS `Date`); the caller's
-/// object is copied, never modified. Errors name the field by its path, under
-/// `field_prefix` when one is given (`catalog.plans[0].id`).
+/// object is copied, never modified. Errors name the offending field: `locate`
+/// finds it (see `blame`) only once deserialising has failed, so the common
+/// path pays nothing for good messages.
 pub(crate) fn from_js<T: DeserializeOwned>(
     what: &str,
-    field_prefix: Option<&str>,
     input: JsValue,
+    locate: fn(&JsValue, &str) -> Option<String>,
 ) -> Result<T, JsValue> {
     if !input.is_object() || Array::is_array(&input) {
         let kind = if Array::is_array(&input) {
@@ -25,23 +26,91 @@ pub(crate) fn from_js<T: DeserializeOwned>(
         return Err(to_js_error(LedgerError::invalid(what, format!("expects an object, got {kind}"))));
     }
     let input = dates_to_epoch_ms(input);
-    serde_path_to_error::deserialize(serde_wasm_bindgen::Deserializer::from(input)).map_err(|error| {
-        let mut path = error.path().to_string();
-        // serde-wasm-bindgen wraps its message in a JS Error; keep the text only.
-        let text = error.into_inner().to_string();
-        let text = text.strip_prefix("Error: ").unwrap_or(&text).to_string();
-        // A missing field is reported at its parent's path; name the field itself.
-        if let Some(name) = text.strip_prefix("missing field `").and_then(|rest| rest.split('`').next()) {
-            path = if path == "." || path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
-        }
-        let field = match (field_prefix, path.as_str()) {
-            (None, "." | "") => what.to_string(),
-            (Some(prefix), "." | "") => prefix.to_string(),
-            (None, path) => path.to_string(),
-            (Some(prefix), path) => format!("{prefix}.{path}"),
-        };
+    serde_wasm_bindgen::from_value(input.clone()).map_err(|error| {
+        let text = message(&error);
+        let field = locate(&input, &text).unwrap_or_else(|| what.to_string());
         to_js_error(LedgerError::invalid(&field, text))
     })
+}
+
+/// serde-wasm-bindgen wraps its message in a JS Error; keep the text only.
+fn message(error: &serde_wasm_bindgen::Error) -> String {
+    let text = error.to_string();
+    text.strip_prefix("Error: ").unwrap_or(&text).to_string()
+}
+
+/// The name in a "missing field `x`" message.
+pub(crate) fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// The top-level field a method input's error is about: the missing field, or
+/// the key whose value `T` rejects.
+pub(crate) fn locate_field<T: DeserializeOwned>(input: &JsValue, message: &str) -> Option<String> {
+    match missing_field(message) {
+        Some(name) => Some(name.to_string()),
+        None => blame::<T>(input),
+    }
+}
+
+/// The top-level key of `object` that makes `T` fail to deserialise.
+///
+/// serde stops at the first bad value it meets and reports missing fields
+/// last. So a key whose value is wrong fails even when it is the only key
+/// present (with an error other than "missing field"); and a key hiding a
+/// missing field deeper down is the one whose removal makes the error go away
+/// (or become something other than "`key` is missing").
+pub(crate) fn blame<T: DeserializeOwned>(object: &JsValue) -> Option<String> {
+    let object = object.dyn_ref::<Object>()?;
+    let original = message(&serde_wasm_bindgen::from_value::<T>(object.into()).err()?);
+    let keys = Object::keys(object);
+    for key in keys.iter() {
+        let alone = Object::new();
+        Reflect::set(&alone, &key, &Reflect::get(object, &key).ok()?).ok()?;
+        if let Err(error) = serde_wasm_bindgen::from_value::<T>(alone.into()) {
+            if missing_field(&message(&error)).is_none() {
+                return key.as_string();
+            }
+        }
+    }
+    for key in keys.iter() {
+        let name = key.as_string()?;
+        let without = Object::assign(&Object::new(), object);
+        Reflect::delete_property(&without, &key).ok()?;
+        let implicated = match serde_wasm_bindgen::from_value::<T>(without.into()) {
+            Ok(_) => true,
+            Err(error) => {
+                let text = message(&error);
+                text != original && missing_field(&text) != Some(name.as_str())
+            }
+        };
+        if implicated {
+            return Some(name);
+        }
+    }
+    None
+}
+
+/// `path[i].key` of the first element of the array `list` that `T` rejects.
+pub(crate) fn blame_in_list<T: DeserializeOwned>(
+    path: &str,
+    list: &JsValue,
+    nested: fn(&str, &str, &JsValue) -> String,
+) -> String {
+    let Some(array) = list.dyn_ref::<Array>() else { return path.to_string() };
+    for (index, element) in array.iter().enumerate() {
+        let element_path = format!("{path}[{index}]");
+        let Err(error) = serde_wasm_bindgen::from_value::<T>(element.clone()) else { continue };
+        if let Some(key) = blame::<T>(&element) {
+            let value = Reflect::get(&element, &JsValue::from_str(&key)).unwrap_or(JsValue::UNDEFINED);
+            return nested(&element_path, &key, &value);
+        }
+        return match missing_field(&message(&error)) {
+            Some(name) => format!("{element_path}.{name}"),
+            None => element_path,
+        };
+    }
+    path.to_string()
 }
 
 fn dates_to_epoch_ms(input: JsValue) -> JsValue {

@@ -18,9 +18,9 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::core::catalog::CatalogInput;
+use crate::core::catalog::{CatalogInput, CreditRateInput, CurrencyInput, PlanCreditInput, PlanInput};
 use crate::core::{Ledger, LedgerError, LedgerResult};
-use convert::{from_js, to_js, to_js_error};
+use convert::{blame, blame_in_list, from_js, locate_field, missing_field, to_js, to_js_error};
 use host::{JsEnvironment, JsStore};
 
 type JsResult<T> = Result<T, JsValue>;
@@ -81,13 +81,37 @@ impl CreditLedger {
         F: FnOnce(Rc<HostLedger>, I) -> Fut + 'static,
         Fut: Future<Output = LedgerResult<O>> + 'static,
     {
-        let parsed: JsResult<I> = from_js(method, None, input);
+        let parsed: JsResult<I> = from_js(method, input, locate_field::<I>);
         let ledger = Rc::clone(&self.inner);
         future_to_promise(async move {
             let output = operation(ledger, parsed?).await.map_err(to_js_error)?;
             to_js(&output)
         })
     }
+}
+
+/// The full path (`catalog.plans[0].credits[1].cadence`) of a badly typed catalog value.
+fn locate_in_catalog(catalog: &JsValue, message: &str) -> Option<String> {
+    let top = match blame::<CatalogInput>(catalog) {
+        Some(top) => top,
+        None => return Some(format!("catalog.{}", missing_field(message)?)),
+    };
+    let list = Reflect::get(catalog, &JsValue::from_str(&top)).unwrap_or(JsValue::UNDEFINED);
+    let leaf = |path: &str, key: &str, _: &JsValue| format!("{path}.{key}");
+    let path = format!("catalog.{top}");
+    Some(match top.as_str() {
+        "currencies" => blame_in_list::<CurrencyInput>(&path, &list, leaf),
+        "plans" => blame_in_list::<PlanInput>(&path, &list, |plan_path, key, value| match key {
+            "credits" => {
+                blame_in_list::<PlanCreditInput>(&format!("{plan_path}.credits"), value, |p, k, _| format!("{p}.{k}"))
+            }
+            "creditRates" => blame_in_list::<CreditRateInput>(&format!("{plan_path}.creditRates"), value, |p, k, _| {
+                format!("{p}.{k}")
+            }),
+            _ => format!("{plan_path}.{key}"),
+        }),
+        _ => path,
+    })
 }
 
 #[wasm_bindgen]
@@ -118,7 +142,7 @@ impl CreditLedger {
                 value.as_string().ok_or_else(|| to_js_error(LedgerError::invalid("keyPrefix", "must be a string")))?,
             ),
         };
-        let catalog: CatalogInput = from_js("catalog", Some("catalog"), field("catalog"))?;
+        let catalog: CatalogInput = from_js("catalog", field("catalog"), locate_in_catalog)?;
         let ledger = Ledger::new(store, JsEnvironment { now }, catalog, key_prefix.as_deref()).map_err(to_js_error)?;
         Ok(CreditLedger { inner: Rc::new(ledger) })
     }
@@ -198,6 +222,65 @@ impl CreditLedger {
         #[wasm_bindgen(unchecked_param_type = "ConsumeCreditsInput")] input: JsValue,
     ) -> Promise {
         self.run("consumeCredits", input, |ledger, input| async move { ledger.consume_credits(input).await })
+    }
+
+    /// Voids a grant by id: its unused remainder leaves the pool, status
+    /// `VOIDED`, one `CREDITS_VOIDED` event. A scheduled grant is cancelled.
+    ///
+    /// @throws `INVALID_ARGUMENT`, `NOT_FOUND` (unknown id), `INVALID_STATE` (already voided or expired, or an overdraft grant), `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// const voided = await ledger.voidCreditGrant({ id: grant.id });
+    /// voided.status; // "VOIDED"
+    /// ```
+    #[wasm_bindgen(js_name = voidCreditGrant, unchecked_return_type = "Promise<CreditGrant>")]
+    pub fn void_credit_grant(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "VoidCreditGrantInput")] input: JsValue,
+    ) -> Promise {
+        self.run("voidCreditGrant", input, |ledger, input| async move { ledger.void_credit_grant(input).await })
+    }
+
+    /// Whether a pool can pay `requestedUsage` credits now. `hasAccess` is false
+    /// when the balance does not cover the request (or is ≤ 0 with no request),
+    /// unless the subscription's plan credit says `hasSoftLimit: true`. Reads only.
+    ///
+    /// @throws `INVALID_ARGUMENT`, `NOT_FOUND` (unknown currency), `STORE_ERROR`, `CORRUPT_STATE`.
+    /// @example
+    /// ```ts
+    /// const { hasAccess } = await ledger.getCreditEntitlement({
+    ///   customerId: "customer-demo-01", resourceId: "workspace-example-com", currencyId: "ai-tokens", requestedUsage: 500,
+    /// });
+    /// ```
+    #[wasm_bindgen(js_name = getCreditEntitlement, unchecked_return_type = "Promise<CreditEntitlement>")]
+    pub fn get_credit_entitlement(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "GetCreditEntitlementInput")] input: JsValue,
+    ) -> Promise {
+        self.run(
+            "getCreditEntitlement",
+            input,
+            |ledger, input| async move { ledger.get_credit_entitlement(input).await },
+        )
+    }
+
+    /// What `reportUsage` with these arguments would cost and leave, without
+    /// writing anything: the browser's balance preview.
+    ///
+    /// @throws `INVALID_ARGUMENT`, `NOT_FOUND` (no subscription, or no rate for the feature), `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// const { estimates: [estimate] } = await ledger.estimateUsageCost({
+    ///   customerId: "customer-demo-01", resourceId: "workspace-example-com", featureId: "feature-ai-tokens", value: 300,
+    /// });
+    /// estimate.balanceAfterEstimate;
+    /// ```
+    #[wasm_bindgen(js_name = estimateUsageCost, unchecked_return_type = "Promise<UsageCostEstimation>")]
+    pub fn estimate_usage_cost(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "EstimateUsageCostInput")] input: JsValue,
+    ) -> Promise {
+        self.run("estimateUsageCost", input, |ledger, input| async move { ledger.estimate_usage_cost(input).await })
     }
 
     /// The balance and lifetime totals of one pool. Reads only.

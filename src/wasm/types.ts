@@ -72,6 +72,7 @@ export type CreditPoolsErrorCode =
   | "NOT_FOUND"
   | "IDEMPOTENCY_CONFLICT"
   | "LIMIT_EXCEEDED"
+  | "INVALID_STATE"
   | "STORE_ERROR"
   | "CORRUPT_STATE";
 
@@ -253,6 +254,60 @@ export interface GetCreditGrantsInput {
 export interface CreditGrantsPage {
   grants: CreditGrant[];
   nextCursor: string | null;
+}
+
+export interface VoidCreditGrantInput {
+  /** The grant's id, as returned by `grantCredits` or listed by `getCreditGrants`. */
+  id: string;
+}
+
+export interface GetCreditEntitlementInput {
+  customerId: string;
+  resourceId?: string | null;
+  currencyId?: string;
+  creditTypeId?: string;
+  /** Credits about to be used; `hasAccess` needs the balance to cover them. Default 0 (then the balance must be > 0). */
+  requestedUsage?: AmountInput;
+}
+
+export interface CreditEntitlement {
+  customerId: string;
+  resourceId: string | null;
+  currencyId: string;
+  hasAccess: boolean;
+  accessDeniedReason: "InsufficientCredits" | null;
+  requestedUsage: number;
+  /** Credits granted to the pool so far. */
+  usageLimit: number;
+  /** Credits consumed from the pool so far. */
+  currentUsage: number;
+  currentBalance: number;
+  /** From the subscription's plan credit for this currency: access even at or below zero. */
+  hasSoftLimit: boolean;
+  /** End of the subscription's current credit period for this currency, if it has one. */
+  usagePeriodEnd: string | null;
+}
+
+export interface EstimateUsageCostInput {
+  customerId: string;
+  resourceId?: string | null;
+  featureId: string;
+  value: AmountInput;
+}
+
+export interface CostEstimate {
+  currencyId: string;
+  estimatedCost: number;
+  currentBalance: number;
+  balanceAfterEstimate: number;
+  wouldOverdraft: boolean;
+}
+
+export interface UsageCostEstimation {
+  customerId: string;
+  resourceId: string | null;
+  featureId: string;
+  estimates: CostEstimate[];
 }
 
 export interface BuildInfo {

@@ -31,6 +31,9 @@ pub fn catalog() -> CatalogInput {
             { "id": "plan-yearly",
               "credits": [{ "currencyId": "ai-tokens", "amount": 12000, "cadence": "YEAR" }],
               "creditRates": [{ "featureId": "feature-ai-tokens", "currencyId": "ai-tokens", "amount": 1 }] },
+            { "id": "plan-soft",
+              "credits": [{ "currencyId": "ai-tokens", "amount": 10, "cadence": "MONTH", "hasSoftLimit": true }],
+              "creditRates": [{ "featureId": "feature-ai-tokens", "currencyId": "ai-tokens", "amount": 1 }] },
             { "id": "plan-payg",
               "creditRates": [{ "featureId": "feature-ai-tokens", "currencyId": "ai-tokens", "amount": 0.5 }] }
         ]
@@ -114,6 +117,18 @@ impl Harness {
 
     pub fn consume(&self, value: Value) -> Result<ConsumeCreditsResult, LedgerError> {
         block_on(self.ledger.consume_credits(from(value)))
+    }
+
+    pub fn void(&self, id: &str) -> Result<GrantOutput, LedgerError> {
+        block_on(self.ledger.void_credit_grant(from(json!({ "id": id }))))
+    }
+
+    pub fn entitlement(&self, value: Value) -> Result<CreditEntitlementOutput, LedgerError> {
+        block_on(self.ledger.get_credit_entitlement(from(value)))
+    }
+
+    pub fn estimate(&self, value: Value) -> Result<UsageCostEstimation, LedgerError> {
+        block_on(self.ledger.estimate_usage_cost(from(value)))
     }
 
     pub fn balance(&self, customer: &str, resource: Option<&str>, currency: &str) -> CreditBalanceOutput {

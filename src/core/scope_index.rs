@@ -1,0 +1,64 @@
+//! Ledger-wide indexes from a grant or subscription id to its scope.
+//!
+//! An index record is written before the head that commits the grant or
+//! subscription it names. If that commit never happens, the record points at a
+//! scope that does not hold the id, which lookups report as `NOT_FOUND`: an
+//! index record is a hint, the scope head is the truth.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{LedgerError, LedgerResult};
+use super::keys::Scope;
+
+pub const INDEX_SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeIndexRecord {
+    #[serde(rename = "v")]
+    pub schema: u32,
+    #[serde(rename = "c")]
+    pub customer_id: String,
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+}
+
+impl ScopeIndexRecord {
+    pub fn new(scope: &Scope) -> Self {
+        Self { schema: INDEX_SCHEMA, customer_id: scope.customer_id.clone(), resource_id: scope.resource_id.clone() }
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("index records serialise")
+    }
+
+    pub fn decode(key: &str, text: &str) -> LedgerResult<Scope> {
+        let record: ScopeIndexRecord =
+            serde_json::from_str(text).map_err(|e| LedgerError::corrupt(key, e.to_string()))?;
+        if record.schema != INDEX_SCHEMA {
+            return Err(LedgerError::corrupt(key, format!("index schema {} is not {INDEX_SCHEMA}", record.schema)));
+        }
+        Scope::new(&record.customer_id, record.resource_id.as_deref())
+            .map_err(|e| LedgerError::corrupt(key, format!("names an invalid scope: {e}")))
+    }
+}
+
+/// The subscription id inside a recurring grant id (`{subscription}-{entry}-{period}`).
+pub fn subscription_of_recurring_grant(grant_id: &str) -> Option<&str> {
+    let (rest, period) = grant_id.rsplit_once('-')?;
+    let (subscription, entry) = rest.rsplit_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(period) && digits(entry) && subscription.starts_with("sub-")).then_some(subscription)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recurring_grant_ids_name_their_subscription() {
+        let sub = "sub-0d197be8-059c-4d8e-8f1b-0138fc5ede34";
+        assert_eq!(subscription_of_recurring_grant(&format!("{sub}-0-12")), Some(sub));
+        assert_eq!(subscription_of_recurring_grant("0d197be8-059c-4d8e-8f1b-0138fc5ede34"), None);
+        assert_eq!(subscription_of_recurring_grant("sub-x-a-1"), None);
+    }
+}
