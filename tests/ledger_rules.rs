@@ -401,3 +401,18 @@ fn ledger_pages_hold_history_and_queries_page_through_it() {
     assert_eq!(granted.next_cursor, None);
     assert_eq!(h.store().snapshot().keys().filter(|k| k.contains("/l/")).count(), 3, "64 events per page");
 }
+
+#[test]
+fn a_scope_idle_for_fifteen_years_renews_in_one_bounded_step() {
+    let h = Harness::new();
+    h.provision(json!({ "customerId": C, "planId": "plan-basic" })).unwrap();
+    h.set_now("2041-02-01T00:00:00Z");
+    let usage = h.usage(json!({ "customerId": C, "featureId": "feature-ai-tokens", "value": 1 })).unwrap();
+    assert_eq!(usage.credit.current_balance, 999.0);
+    let balance = h.balance(C, None, "ai-tokens");
+    // The first period, the newest 119 missed ones, and the current one.
+    assert_eq!(balance.total_granted, 121_000.0);
+    assert_eq!(balance.total_expired, 120_000.0);
+    let current = h.grants(C, None).into_iter().find(|g| format!("{:?}", g.status) == "Active").unwrap();
+    assert_eq!(current.effective_at, "2041-01-31T10:00:00.000Z");
+}

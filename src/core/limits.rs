@@ -51,9 +51,20 @@ pub const GRANTS_FINISHED_PER_POOL_MAX: usize = 64;
 /// bounds the bytes one append writes.
 pub const LEDGER_PAGE_EVENTS: u64 = 64;
 
-/// Ledger events one operation may append (burning across every live grant,
-/// clock transitions of every grant, overdraft settlement).
-pub const EVENTS_PER_OPERATION_MAX: usize = 4 * GRANTS_LIVE_PER_POOL_MAX + 16;
+/// Recurring periods one clock advance may issue, across all plan credit
+/// entries (ten years of monthly grants); older missed periods are skipped.
+pub const RECURRING_PERIODS_PER_ADVANCE_MAX: usize = 120;
+
+/// Ledger events one operation may append. Sized so that no clock advance can
+/// exceed it (which would wedge the scope): every live grant may activate,
+/// settle an overdraft (two events) and expire; every issued period may add a
+/// grant, its expiry, a settlement and a void; a debit touches every live grant
+/// and the overdraft.
+pub const EVENTS_PER_OPERATION_MAX: usize = 2_048;
+const _: () = assert!(
+    4 * GRANTS_LIVE_PER_POOL_MAX + 5 * RECURRING_PERIODS_PER_ADVANCE_MAX + GRANTS_LIVE_PER_POOL_MAX + 1 + 16
+        <= EVENTS_PER_OPERATION_MAX
+);
 
 /// Ledger events or grants returned by one query page.
 pub const PAGE_LIMIT_MAX: u32 = 1_000;
@@ -69,4 +80,4 @@ pub const TIME_MS_MAX: i64 = 253_402_300_799_999;
 const _: () = assert!(TOTAL_MICROS_MAX < i64::MAX / 4);
 const _: () = assert!(AMOUNT_MICROS_MAX < TOTAL_MICROS_MAX);
 // One operation's events fit in a bounded number of pages.
-const _: () = assert!(EVENTS_PER_OPERATION_MAX as u64 / LEDGER_PAGE_EVENTS < 64);
+const _: () = assert!(EVENTS_PER_OPERATION_MAX as u64 / LEDGER_PAGE_EVENTS <= 32);

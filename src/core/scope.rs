@@ -11,7 +11,9 @@ use super::error::{LedgerError, LedgerResult};
 use super::idempotency::{KeyEntry, IDEMPOTENCY_RECENT_MAX};
 use super::keys::Scope;
 use super::ledger_event::EventRecord;
-use super::limits::{AMOUNT_MICROS_MAX, CURRENCIES_MAX, PLAN_ENTRIES_MAX, TIME_MS_MAX};
+use super::limits::{
+    AMOUNT_MICROS_MAX, CURRENCIES_MAX, PLAN_ENTRIES_MAX, RECURRING_PERIODS_PER_ADVANCE_MAX, TIME_MS_MAX,
+};
 use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool};
 use super::time::{add_months, UnixMs};
 
@@ -19,9 +21,6 @@ pub const HEAD_SCHEMA: u32 = 1;
 
 /// Periods elapsed are capped when searching for the current one (10,000 years of months).
 const PERIODS_MAX: i64 = 120_000;
-
-/// Recurring periods one clock advance may issue (ten years of monthly grants).
-pub const RECURRING_PERIODS_PER_ADVANCE_MAX: i64 = 120;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionState {
@@ -225,6 +224,7 @@ impl ScopeHead {
             return Vec::new();
         };
         let mut due = Vec::new();
+        let mut missed = Vec::new();
         for (entry, credit) in subscription.credits.iter().enumerate() {
             let months = credit.cadence.months();
             let Some(current) = subscription.period_index(months, now) else {
@@ -232,13 +232,20 @@ impl ScopeHead {
             };
             // A back-dated start issues no period that ended before provisioning.
             let provisioned_in = subscription.period_index(months, subscription.created_at_ms).unwrap_or(0);
-            let first = (subscription.periods_granted[entry] + 1)
-                .max(provisioned_in)
-                .max(current + 1 - RECURRING_PERIODS_PER_ADVANCE_MAX);
-            for index in first..=current {
-                due.push((subscription.period_bounds(months, index).0, entry, index));
+            let newest_kept = current + 1 - RECURRING_PERIODS_PER_ADVANCE_MAX as i64;
+            let first = (subscription.periods_granted[entry] + 1).max(provisioned_in).max(newest_kept);
+            for index in first..current {
+                missed.push((subscription.period_bounds(months, index).0, entry, index));
+            }
+            if subscription.periods_granted[entry] < current {
+                due.push((subscription.period_bounds(months, current).0, entry, current));
             }
         }
+        // Every entry's current period is issued; of the periods missed entirely,
+        // only the newest fit in the bound (across entries).
+        missed.sort();
+        let room = RECURRING_PERIODS_PER_ADVANCE_MAX.saturating_sub(due.len());
+        due.extend(missed.split_off(missed.len().saturating_sub(room)));
         due.sort();
         due
     }
