@@ -62,6 +62,12 @@ step("the same workspace-example-com request retried with its idempotency key");
 const retry = await ledger.reportUsage({ customerId, resourceId: "workspace-example-com", featureId: "feature-ai-tokens", value: 150, idempotencyKey: "req-workspace-example-com" });
 console.log(`  consumed ${retry.credit.consumed} (applied once); balance still ${retry.credit.currentBalance}`);
 
+step("checks that write nothing: can marketing spend 100 more? what would 300 more cost example.com?");
+const check = await ledger.getCreditEntitlement({ customerId, resourceId: "workspace-marketing", currencyId: "ai-tokens", requestedUsage: 100 });
+console.log(`  workspace-marketing: hasAccess ${check.hasAccess} (${check.accessDeniedReason}), balance ${check.currentBalance}, period ends ${check.usagePeriodEnd}`);
+const { estimates: [estimate] } = await ledger.estimateUsageCost({ customerId, resourceId: "workspace-example-com", featureId: "feature-ai-tokens", value: 300 });
+console.log(`  workspace-example-com: 300 units cost ${estimate.estimatedCost}, balance ${estimate.currentBalance} -> ${estimate.balanceAfterEstimate}`);
+
 console.log("\nBalances (each pool is its own wallet; marketing's overdraft touched no other pool):");
 const rows = [];
 for (const { label, resourceId } of pools) {
