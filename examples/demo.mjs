@@ -87,7 +87,7 @@ for (const { label, resourceId } of pools) {
   );
 }
 
-console.log(`\nAll of it lives in the host's kv: ${map.size} keys, e.g. ${[...map.keys()].sort()[0]}`);
+console.log(`\nAll of it lives in the host's kv: ${map.size} keys, e.g. ${[...map.keys()].sort().find((k) => k.includes("/s/"))}`);
 
 function printTable(rows, columns) {
   const width = Object.fromEntries(columns.map((c) => [c, Math.max(c.length, ...rows.map((r) => String(r[c]).length))]));
