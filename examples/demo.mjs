@@ -9,9 +9,14 @@ import { CreditLedger, buildInfo } from "credit-pools";
 const map = new Map();
 const kv = { get: (key) => map.get(key), put: (key, value) => { map.set(key, value); } };
 let nowMs = Date.parse("2026-11-25T09:00:00Z"); // a fixed clock makes the output reproducible
+const charged = [];
 const ledger = new CreditLedger({
   kv,
   now: () => nowMs,
+  // The host charges the card for an automatic recharge; resolving confirms it.
+  onRecharge: async ({ resourceId, amount, rechargeId }) => {
+    charged.push(`${amount} credits for ${resourceId ?? "the global pool"} (recharge ${rechargeId.slice(0, 8)}…)`);
+  },
   catalog: {
     currencies: [{ id: "ai-tokens", displayName: "AI tokens" }],
     plans: [{
@@ -41,6 +46,11 @@ for (const { resourceId } of pools) {
   tick();
 }
 
+step(`saveAutomaticRechargeConfiguration({ currencyId: "ai-tokens", isEnabled: true, thresholdValue: 100, targetBalance: 500, maxSpendLimit: 2000 })`);
+await ledger.saveAutomaticRechargeConfiguration({ customerId, currencyId: "ai-tokens", isEnabled: true, thresholdValue: 100, targetBalance: 500, maxSpendLimit: 2000 });
+console.log("  one configuration for all of the customer's ai-tokens pools; each recharge goes to the pool that ran low");
+tick();
+
 step(`grantCredits({ resourceId: "workspace-example-com", creditTypeId: "ai-tokens", amount: 5000 })`);
 const grant = await ledger.grantCredits({ customerId, resourceId: "workspace-example-com", creditTypeId: "ai-tokens", amount: 5000, displayName: "Top-up" });
 console.log(`  grant ${grant.id.slice(0, 8)}… ${grant.status}, amount ${grant.amount}`);
@@ -53,10 +63,13 @@ const usages = [
 ];
 for (const [resourceId, value] of usages) {
   step(`reportUsage({ ${resourceId ? `resourceId: "${resourceId}", ` : ""}featureId: "feature-ai-tokens", value: ${value} })`);
-  const { credit } = await ledger.reportUsage({ customerId, resourceId, featureId: "feature-ai-tokens", value, idempotencyKey: `req-${resourceId ?? "global"}` });
+  const { credit, events } = await ledger.reportUsage({ customerId, resourceId, featureId: "feature-ai-tokens", value, idempotencyKey: `req-${resourceId ?? "global"}` });
   console.log(`  consumed ${credit.consumed} from ${resourceId ?? "the global pool"}; its balance is now ${credit.currentBalance}`);
+  if (events.length) console.log(`  events: ${events.map((e) => e.type + (e.status ? ` (${e.status}, ${e.amount})` : "")).join(", ")}`);
   tick();
 }
+await ledger.flush(); // wait for the background payment(s)
+for (const line of charged) console.log(`  host charged the card: ${line}`);
 
 step("the same workspace-example-com request retried with its idempotency key");
 const retry = await ledger.reportUsage({ customerId, resourceId: "workspace-example-com", featureId: "feature-ai-tokens", value: 150, idempotencyKey: "req-workspace-example-com" });
@@ -64,11 +77,11 @@ console.log(`  consumed ${retry.credit.consumed} (applied once); balance still $
 
 step("checks that write nothing: can marketing spend 100 more? what would 300 more cost example.com?");
 const check = await ledger.getCreditEntitlement({ customerId, resourceId: "workspace-marketing", currencyId: "ai-tokens", requestedUsage: 100 });
-console.log(`  workspace-marketing: hasAccess ${check.hasAccess} (${check.accessDeniedReason}), balance ${check.currentBalance}, period ends ${check.usagePeriodEnd}`);
+console.log(`  workspace-marketing: hasAccess ${check.hasAccess}${check.accessDeniedReason ? ` (${check.accessDeniedReason})` : ""}, balance ${check.currentBalance}, period ends ${check.usagePeriodEnd}`);
 const { estimates: [estimate] } = await ledger.estimateUsageCost({ customerId, resourceId: "workspace-example-com", featureId: "feature-ai-tokens", value: 300 });
 console.log(`  workspace-example-com: 300 units cost ${estimate.estimatedCost}, balance ${estimate.currentBalance} -> ${estimate.balanceAfterEstimate}`);
 
-console.log("\nBalances (each pool is its own wallet; marketing's overdraft touched no other pool):");
+console.log("\nBalances (each pool is its own wallet: marketing's overdraft and its recharge touched no other pool):");
 const rows = [];
 for (const { label, resourceId } of pools) {
   const b = await ledger.getCreditBalance({ customerId, resourceId, currencyId: "ai-tokens" });

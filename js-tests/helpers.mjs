@@ -218,3 +218,30 @@ export async function grantById(ledger, query, id) {
   assert.ok(grant, `grant ${id} not found`);
   return grant;
 }
+
+/** A write result without its `events`, to compare the rest of it whole. */
+export function withoutEvents(result) {
+  assert.ok(Array.isArray(result.events), `a write result carries an events array, got ${JSON.stringify(result.events)}`);
+  const { events: _events, ...rest } = result;
+  return rest;
+}
+
+/** The `type` of each event, in order. */
+export const eventTypes = (events) => events.map((e) => e.type);
+
+/**
+ * Asserts that `events` (a write result's `events`, or what `onEvent` received)
+ * equal `expected` exactly, where each expected event leaves out `messageId`:
+ * every actual `messageId` must be a non-empty string, and no two alike.
+ */
+export function assertEvents(events, expected, message) {
+  assert.ok(Array.isArray(events), `events is an array, got ${JSON.stringify(events)}`);
+  const ids = events.map((e) => e.messageId);
+  for (const id of ids) assert.ok(typeof id === "string" && id.length > 0, `messageId ${JSON.stringify(id)} is a non-empty string`);
+  assert.equal(new Set(ids).size, ids.length, `messageIds are unique: ${ids.join(", ")}`);
+  assert.deepEqual(
+    events.map(({ messageId: _id, ...rest }) => rest),
+    expected,
+    message,
+  );
+}

@@ -15,6 +15,7 @@ import {
   T0,
   allEvents,
   allGrants,
+  assertEvents,
   asyncKv,
   brief,
   clock,
@@ -25,6 +26,7 @@ import {
   normalizeIds,
   rejectsWith,
   snapshot,
+  withoutEvents,
 } from "./helpers.mjs";
 
 const zeroBalance = (customerId, resourceId, currencyId = CURRENCY) => ({
@@ -52,7 +54,7 @@ describe("resource isolation", () => {
     const subA = await ledger.provisionSubscription({ customerId: cust, planId: "plan-basic", resourceId: "ws-a" });
     const subB = await ledger.provisionSubscription({ customerId: cust, planId: "plan-basic", resourceId: "ws-b" });
     const subG = await ledger.provisionSubscription({ customerId: cust, planId: "plan-basic" });
-    assert.deepEqual(subA, {
+    assert.deepEqual(withoutEvents(subA), {
       id: subA.id,
       status: "SUCCESS",
       subscription: { id: subA.id, customerId: cust, planId: "plan-basic", resourceId: "ws-a", status: "ACTIVE", startDate: iso(T0) },
@@ -77,6 +79,10 @@ describe("resource isolation", () => {
       assert.equal(grant.effectiveAt, iso(T0));
       assert.equal(grant.expireAt, "2026-04-01T00:00:00.000Z");
       recurring[name] = grant.id;
+      // Provisioning committed exactly that grant, in its own pool.
+      assertEvents(sub.events, [
+        { type: "credits.granted", grantId: grant.id, amount: 100, customerId: cust, resourceId, currencyId: CURRENCY, timestamp: iso(T0) },
+      ], `scope ${name}`);
     }
     assert.equal(new Set(Object.values(recurring)).size, 3);
 
@@ -87,6 +93,10 @@ describe("resource isolation", () => {
     assert.equal(paid.consumedAmount, 0);
     assert.equal(paid.status, "ACTIVE");
     assert.equal(paid.grantType, "PAID");
+    assert.equal(paid.automaticRechargeConfigurationId, null);
+    assertEvents(paid.events, [
+      { type: "credits.granted", grantId: paid.id, amount: 50, customerId: cust, resourceId: "ws-a", currencyId: CURRENCY, timestamp: iso(T0 + MS_SECOND) },
+    ]);
 
     clk.advance(MS_SECOND);
     const useA = await ledger.reportUsage({ customerId: cust, resourceId: "ws-a", featureId: FEATURE, value: 30, idempotencyKey: "a-1" });
@@ -95,6 +105,8 @@ describe("resource isolation", () => {
       resourceId: "ws-a",
       featureId: FEATURE,
       credit: { currencyId: CURRENCY, consumed: 30, currentUsage: 30, usageLimit: 150, currentBalance: 120, timestamp: iso(T0 + 2 * MS_SECOND) },
+      // 120 of 150 is exactly 80 %: not below the first low-balance threshold, no grant emptied.
+      events: [],
     });
 
     clk.advance(MS_SECOND);
@@ -537,6 +549,8 @@ describe("idempotency", () => {
       resourceId: "ws-1",
       featureId: FEATURE,
       credit: { currencyId: CURRENCY, consumed: 0, currentUsage: 10, usageLimit: 100, currentBalance: 90, timestamp: iso(T0 + 2 * MS_SECOND) },
+      // A repeat commits nothing, so it reports no events.
+      events: [],
     });
     await rejectsWith(ledger.reportUsage({ ...scope, featureId: FEATURE, value: 11, idempotencyKey: "req-1" }), "IDEMPOTENCY_CONFLICT");
     await rejectsWith(ledger.reportUsage({ ...scope, featureId: "feature-images", value: 10, idempotencyKey: "req-1" }), "IDEMPOTENCY_CONFLICT");
@@ -548,9 +562,14 @@ describe("idempotency", () => {
     const grant = await ledger.grantCredits({ ...scope, currencyId: CURRENCY, amount: 50, grantType: "PAID", displayName: "Top-up", idempotencyKey: "grant-1" });
     assert.equal(grant.amount, 50);
     assert.equal(grant.displayName, "Top-up");
+    assertEvents(grant.events, [
+      { type: "credits.granted", grantId: grant.id, amount: 50, customerId: "cust-idem", resourceId: "ws-1", currencyId: CURRENCY, timestamp: iso(T0 + 3 * MS_SECOND) },
+    ]);
     clk.advance(MS_SECOND);
     const grantAgain = await ledger.grantCredits({ ...scope, currencyId: CURRENCY, amount: 50, grantType: "PAID", displayName: "Top-up", idempotencyKey: "grant-1" });
-    assert.deepEqual(grantAgain, grant);
+    // The repeat answers the first grant, and commits (so reports) no event.
+    assert.deepEqual(withoutEvents(grantAgain), withoutEvents(grant));
+    assert.deepEqual(grantAgain.events, []);
     assert.deepEqual(await balance(), { ...zeroBalance("cust-idem", "ws-1"), currentBalance: 140, totalGranted: 150, totalConsumed: 10 });
     assert.equal((await allGrants(ledger, scope)).filter((g) => g.id === grant.id).length, 1);
     assert.equal((await allEvents(ledger, { ...scope, eventType: ["CREDITS_GRANTED"] })).length, 2);
@@ -566,6 +585,7 @@ describe("idempotency", () => {
     assert.equal(jobAgain.amount, 0);
     assert.equal(jobAgain.credit.consumed, 0);
     assert.equal(jobAgain.credit.currentBalance, 135);
+    assert.deepEqual(jobAgain.events, []);
     await rejectsWith(ledger.consumeCredits({ ...scope, currencyId: CURRENCY, amount: 6, idempotencyKey: "job-1" }), "IDEMPOTENCY_CONFLICT");
 
     // 20 more keyed operations push the early keys out of the head's window.
@@ -586,14 +606,17 @@ describe("idempotency", () => {
     clk.advance(MS_SECOND);
     const late = await ledger.reportUsage({ ...scope, featureId: FEATURE, value: 10, idempotencyKey: "req-1" });
     assert.deepEqual(late.credit, { currencyId: CURRENCY, consumed: 0, currentUsage: 35, usageLimit: 150, currentBalance: 115, timestamp: iso(clk.now()) });
+    assert.deepEqual(late.events, []);
     await rejectsWith(ledger.reportUsage({ ...scope, featureId: FEATURE, value: 11, idempotencyKey: "req-1" }), "IDEMPOTENCY_CONFLICT");
     const lateGrant = await ledger.grantCredits({ ...scope, currencyId: CURRENCY, amount: 50, grantType: "PAID", displayName: "Top-up", idempotencyKey: "grant-1" });
     assert.equal(lateGrant.id, grant.id);
     assert.equal(lateGrant.amount, 50);
     assert.equal(lateGrant.consumedAmount, 0); // the plan's recurring credits burn first
     await rejectsWith(ledger.grantCredits({ ...scope, currencyId: CURRENCY, amount: 60, grantType: "PAID", idempotencyKey: "grant-1" }), "IDEMPOTENCY_CONFLICT");
+    assert.deepEqual(lateGrant.events, []);
     const lateJob = await ledger.consumeCredits({ ...scope, currencyId: CURRENCY, amount: 5, idempotencyKey: "job-1" });
     assert.equal(lateJob.amount, 0);
+    assert.deepEqual(lateJob.events, []);
     await rejectsWith(ledger.consumeCredits({ ...scope, currencyId: CURRENCY, amount: 6, idempotencyKey: "job-1" }), "IDEMPOTENCY_CONFLICT");
     assert.deepEqual(snapshot(map), storeAfterFillers);
     assert.deepEqual(await allEvents(ledger, scope), eventsAfterFillers);
@@ -769,6 +792,8 @@ describe("overdraft", () => {
       amount: 12.5,
       timestamp: iso(T0),
       credit: { currencyId: CURRENCY, consumed: 12.5, currentUsage: 12.5, usageLimit: 0, currentBalance: -12.5, timestamp: iso(T0) },
+      // The balance was not above 0 before, so it did not become depleted; no grant was emptied.
+      events: [],
     });
     const settle = await ledger.grantCredits({ customerId: "cust-od-2", currencyId: CURRENCY, amount: 20, grantType: "PAID" });
     assert.equal(settle.consumedAmount, 12.5);

@@ -12,6 +12,15 @@ const creditPools = require("credit-pools");
 const { CreditLedger, buildInfo } = creditPools;
 const T0 = Date.parse("2026-03-01T00:00:00.000Z");
 
+/** `events` without their messageIds, after checking those are distinct non-empty strings. */
+function stripMessageIds(events) {
+  assert.ok(Array.isArray(events), "events is an array");
+  const ids = events.map((e) => e.messageId);
+  assert.ok(ids.every((id) => typeof id === "string" && id.length > 0), `messageIds: ${ids}`);
+  assert.equal(new Set(ids).size, ids.length, `unique messageIds: ${ids}`);
+  return events.map(({ messageId, ...rest }) => rest);
+}
+
 test("require('credit-pools') exposes a working CreditLedger", async () => {
   assert.equal(typeof CreditLedger, "function");
   assert.equal(buildInfo().name, "credit-pools");
@@ -51,10 +60,23 @@ test("require('credit-pools') exposes a working CreditLedger", async () => {
   assert.equal(grant.consumedAmount, 0);
   assert.equal(grant.status, "ACTIVE");
   assert.equal(grant.createdAt, "2026-03-01T00:00:01.000Z");
+  assert.equal(grant.automaticRechargeConfigurationId, null);
+  assert.deepEqual(stripMessageIds(grant.events), [
+    {
+      type: "credits.granted",
+      grantId: grant.id,
+      amount: 5000,
+      customerId: "customer-cjs",
+      resourceId: "workspace-cjs",
+      currencyId: "ai-tokens",
+      timestamp: "2026-03-01T00:00:01.000Z",
+    },
+  ]);
 
   now += 1000;
   const ack = await ledger.reportUsage({ ...scope, featureId: "feature-ai-tokens", value: 150, idempotencyKey: "req-42" });
-  assert.deepEqual(ack, {
+  const { events: ackEvents, ...ackRest } = ack;
+  assert.deepEqual(ackRest, {
     customerId: "customer-cjs",
     resourceId: "workspace-cjs",
     featureId: "feature-ai-tokens",
@@ -92,6 +114,13 @@ test("require('credit-pools') exposes a working CreditLedger", async () => {
   );
   assert.equal(events[3].creditGrantId, grant.id);
   assert.equal(events[3].eventId, "req-42");
+
+  // Provisioning reported the plan's grant; the usage emptied it (4950 of 5100 is above every
+  // low-balance threshold).
+  const planGrantId = events[0].creditGrantId;
+  const at = (ms) => ({ customerId: "customer-cjs", resourceId: "workspace-cjs", currencyId: "ai-tokens", timestamp: new Date(ms).toISOString() });
+  assert.deepEqual(stripMessageIds(provisioned.events), [{ type: "credits.granted", grantId: planGrantId, amount: 100, ...at(T0) }]);
+  assert.deepEqual(stripMessageIds(ackEvents), [{ type: "credits.grant.depleted", grantId: planGrantId, amount: 100, ...at(T0 + 2000) }]);
 
   // Errors keep their shape across the CommonJS boundary.
   await assert.rejects(ledger.reportUsage({ ...scope, featureId: "feature-ai-tokens", value: -1 }), {

@@ -20,6 +20,7 @@ import {
   T0,
   allEvents,
   allGrants,
+  assertEvents,
   brief,
   clock,
   grantById,
@@ -28,6 +29,7 @@ import {
   memoryKv,
   rejectsWith,
   snapshot,
+  withoutEvents,
 } from "./helpers.mjs";
 
 const APR_1 = Date.parse("2026-04-01T00:00:00.000Z");
@@ -73,6 +75,8 @@ describe("rule 1: overdraft 15, then a grant of 50", () => {
       amount: 15,
       timestamp: iso(T0),
       credit: { currencyId: CURRENCY, consumed: 15, currentUsage: 15, usageLimit: 0, currentBalance: -15, timestamp: iso(T0) },
+      // An empty pool going into overdraft: no balance fell from above 0, no grant was emptied.
+      events: [],
     });
     assert.deepEqual(await balanceOf(ledger, scope), { ...zeroBalance("cust-r1", "ws-1"), currentBalance: -15, totalConsumed: 15 });
 
@@ -97,6 +101,7 @@ describe("rule 1: overdraft 15, then a grant of 50", () => {
       comment: null,
       metadata: null,
       subscriptionId: null,
+      automaticRechargeConfigurationId: null,
     });
 
     clk.advance(MS_SECOND);
@@ -323,13 +328,26 @@ describe("rule 6: voidCreditGrant", () => {
     const keep = await ledger.grantCredits({ ...scope, currencyId: CURRENCY, amount: 5, grantType: "PAID", priority: 9 });
     const g = await ledger.grantCredits({ ...scope, currencyId: CURRENCY, amount: 40, grantType: "PAID", displayName: "Top-up" });
     clk.advance(MS_SECOND);
-    await ledger.consumeCredits({ ...scope, currencyId: CURRENCY, amount: 15, idempotencyKey: "c1" });
+    const c1 = await ledger.consumeCredits({ ...scope, currencyId: CURRENCY, amount: 15, idempotencyKey: "c1" });
     assert.equal((await balanceOf(ledger, scope)).currentBalance, 30);
+    assertEvents(c1.events, [
+      {
+        type: "credits.balance.usage_low",
+        customerId: "cust-r6",
+        resourceId: "ws-1",
+        currencyId: CURRENCY,
+        timestamp: iso(T0 + MS_SECOND),
+        thresholdPercentage: 80,
+        remainingBalance: 30,
+        remainingBalancePercentage: 66.67,
+        grantedThisPeriod: 45,
+      },
+    ]);
 
     clk.advance(MS_HOUR);
     const voidAt = T0 + MS_SECOND + MS_HOUR;
     const voided = await ledger.voidCreditGrant({ id: g.id });
-    assert.deepEqual(voided, {
+    assert.deepEqual(withoutEvents(voided), {
       id: g.id,
       customerId: "cust-r6",
       resourceId: "ws-1",
@@ -347,8 +365,18 @@ describe("rule 6: voidCreditGrant", () => {
       comment: null,
       metadata: null,
       subscriptionId: null,
+      automaticRechargeConfigurationId: null,
     });
-    assert.deepEqual(await grantById(ledger, scope, g.id), voided);
+    // The void, then the balance: 5 left of the 45 granted this month (11.11 %) is below
+    // 50 % and 20 %; 80 % already fired when the consumption left 30 (66.67 %).
+    const ids = { customerId: "cust-r6", resourceId: "ws-1", currencyId: CURRENCY, timestamp: iso(voidAt) };
+    const low = { ...ids, type: "credits.balance.usage_low", remainingBalance: 5, remainingBalancePercentage: 11.11, grantedThisPeriod: 45 };
+    assertEvents(voided.events, [
+      { ...ids, type: "credits.grant.voided", grantId: g.id, amount: 25 },
+      { ...low, thresholdPercentage: 50 },
+      { ...low, thresholdPercentage: 20 },
+    ]);
+    assert.deepEqual(await grantById(ledger, scope, g.id), withoutEvents(voided));
     assert.deepEqual(await balanceOf(ledger, scope), {
       ...zeroBalance("cust-r6", "ws-1"),
       currentBalance: 5,
@@ -841,6 +869,8 @@ describe("rule 10: idempotency repeat and conflict", () => {
       resourceId: "ws-1",
       featureId: FEATURE,
       credit: { currencyId: CURRENCY, consumed: 0, currentUsage: 6, usageLimit: 100, currentBalance: 94, timestamp: iso(clk.now()) },
+      // A repeat commits nothing, so it reports no events.
+      events: [],
     });
     assert.deepEqual(snapshot(map), before);
     await rejectsWith(ledger.reportUsage({ ...use, value: 7 }), "IDEMPOTENCY_CONFLICT");
@@ -853,6 +883,7 @@ describe("rule 10: idempotency repeat and conflict", () => {
     before = snapshot(map);
     const j2 = await ledger.consumeCredits(job);
     assert.deepEqual([j2.amount, j2.credit.consumed, j2.credit.currentBalance, j2.credit.currentUsage], [0, 0, 90, 10]);
+    assert.deepEqual(j2.events, []);
     assert.deepEqual(snapshot(map), before);
     await rejectsWith(ledger.consumeCredits({ ...job, amount: 5 }), "IDEMPOTENCY_CONFLICT");
     await rejectsWith(ledger.consumeCredits({ ...job, currencyId: CURRENCY_2 }), "IDEMPOTENCY_CONFLICT");
@@ -865,7 +896,11 @@ describe("rule 10: idempotency repeat and conflict", () => {
     clk.advance(MS_SECOND);
     const g2 = await ledger.grantCredits(grant);
     assert.equal(g2.id, g1.id);
-    assert.deepEqual(g2, g1);
+    assert.deepEqual(withoutEvents(g2), withoutEvents(g1));
+    assertEvents(g1.events, [
+      { type: "credits.granted", grantId: g1.id, amount: 25, customerId: "cust-r10", resourceId: "ws-1", currencyId: CURRENCY, timestamp: iso(T0 + 4 * MS_SECOND) },
+    ]);
+    assert.deepEqual(g2.events, []);
     assert.deepEqual(snapshot(map), before);
     await rejectsWith(ledger.grantCredits({ ...grant, amount: 26 }), "IDEMPOTENCY_CONFLICT");
     await rejectsWith(ledger.grantCredits({ ...grant, grantType: "PAID" }), "IDEMPOTENCY_CONFLICT");

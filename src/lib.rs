@@ -25,7 +25,7 @@
 //! run(async {
 //!     ledger.provision_subscription(serde_json::from_str(r#"{"customerId":"acme","planId":"plan-basic","resourceId":"ws-1"}"#).unwrap()).await.unwrap();
 //!     let ack = ledger.report_usage(serde_json::from_str(r#"{"customerId":"acme","resourceId":"ws-1","featureId":"feature-ai-tokens","value":150}"#).unwrap()).await.unwrap();
-//!     assert_eq!(ack.credit.current_balance, 850.0);
+//!     assert_eq!(ack.result.credit.current_balance, 850.0);
 //! });
 //! ```
 

@@ -36,6 +36,15 @@ enum Op {
         resource: u8,
         pick: u8,
     },
+    Recharge {
+        enabled: bool,
+        threshold: u8,
+        cap: Option<u16>,
+    },
+    Pay {
+        resource: u8,
+        paid: bool,
+    },
     Advance {
         hours: u16,
     },
@@ -49,7 +58,9 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(resource, amount_cents, priority, expire_days, delay_days, promo, key)| Op::Grant { resource, amount_cents, priority, expire_days, delay_days, promo, key }),
         5 => (resource.clone(), 1u16..5_000, proptest::option::of(0u8..8)).prop_map(|(resource, value_tenths, key)| Op::Usage { resource, value_tenths, key }),
         2 => (resource.clone(), 1u32..50_000, 0u8..8).prop_map(|(resource, amount_cents, key)| Op::Consume { resource, amount_cents, key }),
-        1 => (resource, any::<u8>()).prop_map(|(resource, pick)| Op::Void { resource, pick }),
+        1 => (resource.clone(), any::<u8>()).prop_map(|(resource, pick)| Op::Void { resource, pick }),
+        1 => (any::<bool>(), 0u8..100, proptest::option::of(0u16..2_000)).prop_map(|(enabled, threshold, cap)| Op::Recharge { enabled, threshold, cap }),
+        2 => (resource, any::<bool>()).prop_map(|(resource, paid)| Op::Pay { resource, paid }),
         2 => (1u16..2_000).prop_map(|hours| Op::Advance { hours }),
     ]
 }
@@ -61,7 +72,7 @@ fn resource_id(index: u8) -> Option<String> {
 const C: &str = "prop-customer";
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64), ..ProptestConfig::default() })]
 
     #[test]
     fn balance_equals_the_ledger_and_the_ledger_only_grows(ops in proptest::collection::vec(op(), 1..60)) {
@@ -94,6 +105,18 @@ proptest! {
                         None => Ok(()),
                     }
                 }
+                Op::Recharge { enabled, threshold, cap } => h.save_recharge(json!({ "customerId": C, "currencyId": "ai-tokens",
+                    "isEnabled": enabled, "thresholdValue": threshold, "targetBalance": u32::from(*threshold) + 50,
+                    "maxSpendLimit": cap })).map(|_| ()),
+                Op::Pay { resource, paid } => {
+                    let pending = h.grants(C, resource_id(*resource).as_deref()).into_iter()
+                        .find(|g| format!("{:?}", g.status) == "PaymentPending");
+                    match (pending, paid) {
+                        (Some(grant), true) => h.confirm(&grant.id).map(|_| ()),
+                        (Some(grant), false) => h.fail(&grant.id, "declined").map(|_| ()),
+                        (None, _) => Ok(()),
+                    }
+                }
                 Op::Advance { hours } => {
                     now += i64::from(*hours) * 3_600_000;
                     h.ledger.env().set_now(now);
@@ -122,6 +145,8 @@ proptest! {
                     .filter(|g| format!("{:?}", g.status) == "Active")
                     .map(|g| g.amount - g.consumed_amount).sum();
                 prop_assert_eq!((active * 1e6).round() as i64, balance_micros);
+                let pending = h.grants(C, rid.as_deref()).iter().filter(|g| format!("{:?}", g.status) == "PaymentPending").count();
+                prop_assert!(pending <= 1, "one recharge at a time per pool");
                 previous[resource as usize] = events;
             }
         }

@@ -48,6 +48,27 @@ function assertDeepEqual(actual, expected, what) {
   }
 }
 
+// A write result without its `events` (which must be an array).
+function withoutEvents(result, what) {
+  if (!Array.isArray(result.events)) throw new Error(`${what}: events is not an array: ${fmt(result.events)}`);
+  const { events: _events, ...rest } = result;
+  return rest;
+}
+
+// Requires `events` to equal `expected` exactly, where the expected events
+// leave out `messageId`: each actual one must be a distinct non-empty string.
+function assertEvents(events, expected, what) {
+  if (!Array.isArray(events)) throw new Error(`${what}: events is not an array: ${fmt(events)}`);
+  const ids = events.map((e) => e.messageId);
+  if (!ids.every((id) => typeof id === "string" && id.length > 0)) throw new Error(`${what}: bad messageIds ${fmt(ids)}`);
+  if (new Set(ids).size !== ids.length) throw new Error(`${what}: duplicate messageIds ${fmt(ids)}`);
+  assertDeepEqual(
+    events.map(({ messageId: _id, ...rest }) => rest),
+    expected,
+    what,
+  );
+}
+
 // Awaits `promise`, requires it to reject with a CreditPoolsError of `code`.
 async function assertRejectsWithCode(promise, code, what) {
   let error;
@@ -162,6 +183,9 @@ async function roundTrip(kv) {
   assertEqual(grant.resourceId, "workspace-1", "grant resourceId");
   assertEqual(grant.currencyId, "ai-tokens", "grant currencyId");
   assertEqual(grant.effectiveAt, NOW_ISO, "grant effectiveAt");
+  assertEqual(grant.automaticRechargeConfigurationId, null, "grant automaticRechargeConfigurationId");
+  const pool = { customerId: "customer-1", resourceId: "workspace-1", currencyId: "ai-tokens", timestamp: NOW_ISO };
+  assertEvents(grant.events, [{ type: "credits.granted", grantId: grant.id, amount: 500, ...pool }], "grantCredits events");
 
   const before = await ledger.getCreditBalance({
     customerId: "customer-1",
@@ -179,7 +203,7 @@ async function roundTrip(kv) {
     value: 600,
   });
   assertDeepEqual(
-    usage,
+    withoutEvents(usage, "reportUsage result"),
     {
       customerId: "customer-1",
       resourceId: "workspace-1",
@@ -238,6 +262,21 @@ async function roundTrip(kv) {
   assertEqual(events[3].creditGrantId, grant.id, "second consumption draws on the PAID grant");
   assertEqual(events[2].featureId, "feature-ai", "consumed event featureId");
   assertEqual(events[2].eventId, events[3].eventId, "both consumed events belong to one usage report");
+
+  // Provisioning reported the plan grant. The usage emptied it and left 300 of the
+  // 1500 granted this period (20 %): below the 80 % and 50 % thresholds, not below 20 %.
+  const planGrantId = events[0].creditGrantId;
+  assertEvents(prov.events, [{ type: "credits.granted", grantId: planGrantId, amount: 1000, ...pool }], "provisionSubscription events");
+  const low = { type: "credits.balance.usage_low", remainingBalance: 300, remainingBalancePercentage: 20, grantedThisPeriod: 1500, ...pool };
+  assertEvents(
+    usage.events,
+    [
+      { type: "credits.grant.depleted", grantId: planGrantId, amount: 1000, ...pool },
+      { ...low, thresholdPercentage: 80 },
+      { ...low, thresholdPercentage: 50 },
+    ],
+    "reportUsage events",
+  );
 
   // All state lives in kv: a second ledger over the same kv sees the same pool.
   const again = newLedger(kv);
@@ -452,5 +491,70 @@ export const tenTenthsMakeOne = {
     const balance = await ledger.getCreditBalance({ customerId: "customer-1", resourceId: "ws-1", currencyId: "ai-tokens" });
     assertEqual(balance.totalConsumed, 1, "totalConsumed after ten reports of 0.1");
     assertEqual(balance.currentBalance, 999, "currentBalance after ten reports of 0.1");
+  },
+};
+
+export const automaticRecharge = {
+  async test() {
+    // onRecharge resolves on a later macrotask; flush() waits for the payment to be recorded.
+    const { kv } = asyncKv();
+    const seen = [];
+    const requests = [];
+    const ledger = new CreditLedger({
+      kv,
+      catalog: CATALOG,
+      now: () => NOW,
+      onEvent: (event) => seen.push(event),
+      onRecharge: async (request) => {
+        requests.push(request);
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      },
+    });
+    const pool = { customerId: "customer-1", resourceId: "ws-a", currencyId: "ai-tokens", timestamp: NOW_ISO };
+    const config = await ledger.saveAutomaticRechargeConfiguration({
+      customerId: "customer-1",
+      currencyId: "ai-tokens",
+      isEnabled: true,
+      thresholdValue: 20,
+      targetBalance: 50,
+    });
+    await ledger.grantCredits({ customerId: "customer-1", resourceId: "ws-a", currencyId: "ai-tokens", amount: 30 });
+    await ledger.grantCredits({ customerId: "customer-1", resourceId: "ws-b", currencyId: "ai-tokens", amount: 30 });
+    seen.length = 0;
+
+    const used = await ledger.consumeCredits({ customerId: "customer-1", resourceId: "ws-a", currencyId: "ai-tokens", amount: 15, idempotencyKey: "job-1" });
+    assertEqual(used.credit.currentBalance, 15, "balance right after the debit (the recharge is pending)");
+    // The recharge events of a debit come after its balance events.
+    const attempted = used.events.find((e) => e.type === "automatic_recharge.operation.attempted");
+    const rechargeId = attempted && attempted.rechargeId;
+    const recharge = { rechargeId, configurationId: config.id, grantId: rechargeId, amount: 35, reason: null, ...pool };
+    const low = { type: "credits.balance.usage_low", thresholdPercentage: 80, remainingBalance: 15, remainingBalancePercentage: 50, grantedThisPeriod: 30, ...pool };
+    assertEvents(used.events, [low, { type: "automatic_recharge.operation.attempted", status: "PENDING", ...recharge }], "debit events");
+
+    await ledger.flush();
+    assertDeepEqual(
+      requests,
+      [{ rechargeId, customerId: "customer-1", resourceId: "ws-a", currencyId: "ai-tokens", amount: 35, automaticRechargeConfigurationId: config.id }],
+      "onRecharge requests",
+    );
+    assertEqual(await balanceOf(ledger, "customer-1", "ws-a"), 50, "ws-a after the payment");
+    assertEqual(await balanceOf(ledger, "customer-1", "ws-b"), 30, "ws-b untouched");
+    const { grants } = await ledger.getCreditGrants({ customerId: "customer-1", resourceId: "ws-a" });
+    const grant = grants.find((g) => g.id === rechargeId);
+    assertEqual(grant && grant.status, "ACTIVE", "recharge grant status");
+    assertEqual(grant.expireAt, "2025-02-15T12:00:00.000Z", "recharge grant expires one month after payment");
+    assertEqual(grant.automaticRechargeConfigurationId, config.id, "recharge grant configuration id");
+    assertEvents(
+      seen,
+      [
+        low,
+        { type: "automatic_recharge.operation.attempted", status: "PENDING", ...recharge },
+        { type: "automatic_recharge.operation.attempted", status: "SUCCESS", ...recharge },
+        { type: "credits.granted", grantId: rechargeId, amount: 35, ...pool },
+      ],
+      "onEvent",
+    );
+    const saved = await ledger.getAutomaticRechargeConfiguration({ customerId: "customer-1", currencyId: "ai-tokens" });
+    assertEqual(saved.currentMonthlySpend, 35, "currentMonthlySpend");
   },
 };

@@ -176,6 +176,7 @@ pub struct GrantOutput {
     pub comment: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub subscription_id: Option<String>,
+    pub automatic_recharge_configuration_id: Option<String>,
 }
 
 impl GrantOutput {
@@ -198,6 +199,7 @@ impl GrantOutput {
             comment: grant.comment.clone(),
             metadata: grant.metadata.clone(),
             subscription_id: grant.subscription_id.clone(),
+            automatic_recharge_configuration_id: grant.recharge_config_id.clone(),
         }
     }
 }

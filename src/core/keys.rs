@@ -36,6 +36,15 @@ pub fn subscription_index_key(prefix: &str, subscription_id: &str) -> String {
     key
 }
 
+/// `{prefix}/a/{len}:{customer}{len}:{currency}`: a customer's recharge
+/// configuration and monthly spend in one currency (all its pools share it).
+pub fn account_key(prefix: &str, customer_id: &str, currency_id: &str) -> String {
+    let mut key = format!("{prefix}/a/");
+    push_id(&mut key, customer_id);
+    push_id(&mut key, currency_id);
+    key
+}
+
 /// Checks an id: non-empty UTF-8 of at most `ID_BYTES_MAX` bytes.
 pub fn check_id(field: &str, value: &str) -> LedgerResult<()> {
     if value.is_empty() {

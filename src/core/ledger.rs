@@ -18,16 +18,26 @@ use super::amount::{micros_to_f64, multiply_micros_ceil};
 use super::api::*;
 use super::catalog::{check_text, Catalog, CatalogInput};
 use super::error::{LedgerError, LedgerResult};
+use super::events::{
+    derive as derive_events, EventBody, EventSink, HostEvent, USAGE_LOW_THRESHOLDS_DEFAULT, USAGE_LOW_THRESHOLDS_MAX,
+};
 use super::idempotency::{Claim, IdempotencyRecord, KeyEntry, OperationKind, IDEMPOTENCY_RECENT_MAX, RECORD_SCHEMA};
-use super::keys::{check_id, check_key_prefix, grant_index_key, subscription_index_key, Scope, KEY_PREFIX_DEFAULT};
+use super::keys::{
+    account_key, check_id, check_key_prefix, grant_index_key, subscription_index_key, Scope, KEY_PREFIX_DEFAULT,
+};
 use super::ledger_event::{page_of, EventRecord, LedgerPage, PAGE_SCHEMA};
 use super::limits::{EVENTS_PER_OPERATION_MAX, LEDGER_PAGE_EVENTS, METADATA_ENTRIES_MAX, PRIORITY_MAX};
 use super::locks::ScopeLocks;
 use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool};
+use super::recharge::{
+    month_of, recharge_amount, validate_config, AccountState, GetRechargeConfigInput, GrantExpirationPeriod,
+    PendingRecharge, RechargeConfigOutput, RechargeOutcomeInput, SaveRechargeConfigInput, PENDING_RECHARGES_MAX,
+};
 use super::scope::{ScopeHead, SubscriptionState};
 use super::scope_index::{subscription_of_recurring_grant, ScopeIndexRecord};
 use super::store::{Environment, GetFailure, Store};
 use super::time::{check_ms, format_iso, UnixMs};
+use serde::Serialize;
 
 /// Pages one ledger query may read before it returns what it found with a cursor.
 const LEDGER_QUERY_PAGES_MAX: u64 = 32;
@@ -41,6 +51,31 @@ pub struct Ledger<S: Store, E: Environment> {
     catalog: Catalog,
     key_prefix: String,
     locks: ScopeLocks,
+    usage_low_thresholds: Vec<u32>,
+}
+
+/// A write operation's answer, the events it committed, and the recharges
+/// whose payment the host must now collect.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WriteResult<T> {
+    #[serde(flatten)]
+    pub result: T,
+    pub events: Vec<HostEvent>,
+    #[serde(skip)]
+    pub recharges: Vec<RechargeRequest>,
+}
+
+/// A payment the host must collect for an automatic recharge, then report
+/// with `confirm_recharge` or `fail_recharge`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RechargeRequest {
+    pub recharge_id: String,
+    pub customer_id: String,
+    pub resource_id: Option<String>,
+    pub currency_id: String,
+    pub amount: f64,
+    pub automatic_recharge_configuration_id: String,
 }
 
 /// Fresh ids and creation sequence numbers for one operation.
@@ -80,6 +115,8 @@ struct Transaction<'a, E: Environment> {
     events: Vec<EventRecord>,
     now_ms: UnixMs,
     ids: IdSource<'a, E>,
+    /// Host events the step itself decides (recharge outcomes), by currency.
+    notes: Vec<(String, EventBody)>,
 }
 
 impl<E: Environment> Transaction<'_, E> {
@@ -93,7 +130,7 @@ impl<E: Environment> Transaction<'_, E> {
 #[allow(clippy::large_enum_variant)]
 enum Outcome<T> {
     /// Applied and committed; `head` is the committed head.
-    Applied { value: T, head: ScopeHead, now_ms: UnixMs },
+    Applied { value: T, head: ScopeHead, now_ms: UnixMs, events: Vec<HostEvent>, recharges: Vec<RechargeRequest> },
     /// A repeat of an earlier keyed operation: nothing was written.
     Repeated { entry: KeyEntry, snapshot: Option<Grant>, head: ScopeHead, now_ms: UnixMs },
 }
@@ -109,7 +146,33 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             catalog: Catalog::from_input(catalog)?,
             key_prefix: key_prefix.to_string(),
             locks: ScopeLocks::default(),
+            usage_low_thresholds: USAGE_LOW_THRESHOLDS_DEFAULT.to_vec(),
         })
+    }
+
+    /// Sets the low-balance thresholds (remaining-balance percentages, each in
+    /// 1..=99, at most `USAGE_LOW_THRESHOLDS_MAX`); default 80, 50, 20.
+    pub fn with_usage_low_thresholds(mut self, thresholds: &[f64]) -> LedgerResult<Self> {
+        if thresholds.len() > USAGE_LOW_THRESHOLDS_MAX {
+            return Err(LedgerError::invalid(
+                "usageLowThresholds",
+                format!("at most {USAGE_LOW_THRESHOLDS_MAX} thresholds"),
+            ));
+        }
+        let mut checked = Vec::with_capacity(thresholds.len());
+        for value in thresholds {
+            if value.fract() != 0.0 || !(1.0..=99.0).contains(value) {
+                return Err(LedgerError::invalid(
+                    "usageLowThresholds",
+                    format!("must be whole percentages from 1 to 99, got {value}"),
+                ));
+            }
+            checked.push(*value as u32);
+        }
+        checked.sort_unstable_by(|a, b| b.cmp(a));
+        checked.dedup();
+        self.usage_low_thresholds = checked;
+        Ok(self)
     }
 
     pub fn store(&self) -> &S {
@@ -171,6 +234,14 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         Ok(events)
     }
 
+    async fn load_account(&self, customer_id: &str, currency_id: &str) -> LedgerResult<AccountState> {
+        let key = account_key(&self.key_prefix, customer_id, currency_id);
+        match self.get(&key).await? {
+            Some(text) => AccountState::decode(&key, customer_id, currency_id, &text),
+            None => Ok(AccountState::empty(customer_id, currency_id)),
+        }
+    }
+
     /// Looks `claim` up among the remembered keys of the scope.
     async fn find_key(
         &self,
@@ -199,6 +270,16 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         step: impl FnOnce(&mut Transaction<'_, E>) -> LedgerResult<(T, Option<KeyEntry>)>,
     ) -> LedgerResult<Outcome<T>> {
         let _guard = self.locks.lock(scope.stem(&self.key_prefix)).await;
+        self.write_locked(scope, claim, step).await
+    }
+
+    /// `write` for a caller that already holds the scope's lock.
+    async fn write_locked<T>(
+        &self,
+        scope: &Scope,
+        claim: Option<&Claim>,
+        step: impl FnOnce(&mut Transaction<'_, E>) -> LedgerResult<(T, Option<KeyEntry>)>,
+    ) -> LedgerResult<Outcome<T>> {
         let now_ms = self.now_ms()?;
         let head = self.load_head(scope).await?;
         let event_count_before = head.event_count;
@@ -211,15 +292,36 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 return Ok(Outcome::Repeated { entry, snapshot, head, now_ms });
             }
         }
+        let before = head.clone();
         let mut tx = Transaction {
             ids: IdSource { env: &self.env, next_seq: head.grant_seq },
             head,
             events: Vec::new(),
             now_ms,
+            notes: Vec::new(),
         };
         tx.advance_clock()?;
         let (value, key_entry) = step(&mut tx)?;
         tx.advance_clock()?;
+        let mut sink = EventSink::new(scope, &scope.stem(&self.key_prefix), tx.head.version + 1);
+        for (currency_id, body) in std::mem::take(&mut tx.notes) {
+            sink.push(&currency_id, now_ms, body);
+        }
+        let mut recharges = Vec::new();
+        let mut recharge_events = Vec::new();
+        let mut accounts = Vec::new();
+        let mut _account_guards = Vec::new();
+        for currency_id in debited_currencies(&before, &tx.head) {
+            let account_key = account_key(&self.key_prefix, &scope.customer_id, &currency_id);
+            _account_guards.push(self.locks.lock(account_key.clone()).await);
+            let mut account = self.load_account(&scope.customer_id, &currency_id).await?;
+            let released = release_phantom_recharges(&mut account, scope, tx.head.pool(&currency_id));
+            let request = plan_recharge(&mut tx, scope, &currency_id, &mut account, &mut recharge_events)?;
+            if request.is_some() || released {
+                accounts.push((account_key, account));
+            }
+            recharges.extend(request);
+        }
         let Transaction { mut head, events, ids, .. } = tx;
         let evicted = self.remember_key(&mut head, key_entry);
         head.prune_finished();
@@ -235,6 +337,10 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         head.version += 1;
         head.event_count = event_count_before + events.len() as u64;
         head.updated_at_ms = now_ms;
+        derive_events(&before, &mut head, &events, now_ms, &self.usage_low_thresholds, &mut sink);
+        for (currency_id, body) in recharge_events {
+            sink.push(&currency_id, now_ms, body);
+        }
         self.append_pages(scope, event_count_before, events).await?;
         for key in self.new_index_keys(&head, grant_seq_before, subscription_before.as_deref()) {
             self.put(key, ScopeIndexRecord::new(scope).encode()).await?;
@@ -242,8 +348,14 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         if let Some(record) = evicted {
             self.put(scope.idempotency_key(&self.key_prefix, &record.entry.key), record.encode()).await?;
         }
+        // Spend is counted before the head commits: a crash in between leaves
+        // spend reserved for a recharge that never happened, so the monthly cap
+        // errs toward spending less, never more.
+        for (key, account) in accounts {
+            self.put(key, account.encode()).await?;
+        }
         self.put(scope.head_key(&self.key_prefix), head.encode()).await?;
-        Ok(Outcome::Applied { value, head, now_ms })
+        Ok(Outcome::Applied { value, head, now_ms, events: sink.events, recharges })
     }
 
     /// Index keys for what this operation created: grants a caller can void by
@@ -345,7 +457,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
     pub async fn provision_subscription(
         &self,
         input: ProvisionSubscriptionInput,
-    ) -> LedgerResult<ProvisionSubscriptionResult> {
+    ) -> LedgerResult<WriteResult<ProvisionSubscriptionResult>> {
         let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
         check_id("planId", &input.plan_id)?;
         let plan = self.catalog.plan(&input.plan_id)?.clone();
@@ -369,11 +481,11 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 Ok(((), None))
             })
             .await?;
-        let Outcome::Applied { head, now_ms, .. } = outcome else {
+        let Outcome::Applied { head, now_ms, events, recharges, .. } = outcome else {
             unreachable!("provisioning carries no idempotency key")
         };
         let subscription = head.subscription.as_ref().expect("provisioning stores a subscription");
-        Ok(ProvisionSubscriptionResult {
+        let result = ProvisionSubscriptionResult {
             id: subscription.id.clone(),
             status: "SUCCESS",
             subscription: SubscriptionOutput {
@@ -384,11 +496,12 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 status: subscription.status(now_ms),
                 start_date: format_iso(subscription.start_ms),
             },
-        })
+        };
+        Ok(WriteResult { result, events, recharges })
     }
 
     /// Grants credits into the pool of `(customerId, resourceId?, currencyId)`.
-    pub async fn grant_credits(&self, input: GrantCreditsInput) -> LedgerResult<GrantOutput> {
+    pub async fn grant_credits(&self, input: GrantCreditsInput) -> LedgerResult<WriteResult<GrantOutput>> {
         let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
         let command = GrantCommand::validate(&input, &self.catalog)?;
         let claim =
@@ -419,6 +532,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                     comment: command.comment.clone(),
                     metadata: command.metadata.clone(),
                     subscription_id: None,
+                    recharge_config_id: None,
                 };
                 let grant_id = grant.id.clone();
                 tx.head.pool_mut(&command.currency_id)?.add_grant(grant)?;
@@ -426,22 +540,25 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 Ok((grant_id, entry))
             })
             .await?;
-        let (grant_id, head, snapshot) = match outcome {
-            Outcome::Applied { value, head, .. } => (value, head, None),
-            Outcome::Repeated { entry, snapshot, head, .. } => (entry.grant_id.unwrap_or_default(), head, snapshot),
+        let (grant_id, head, snapshot, events, recharges) = match outcome {
+            Outcome::Applied { value, head, events, recharges, .. } => (value, head, None, events, recharges),
+            Outcome::Repeated { entry, snapshot, head, .. } => {
+                (entry.grant_id.unwrap_or_default(), head, snapshot, Vec::new(), Vec::new())
+            }
         };
         let grant = head
             .find_grant(&grant_id)
             .map(|(_, g)| g.clone())
             .or(snapshot)
             .ok_or_else(|| LedgerError::not_found(format!("grant {grant_id:?}")))?;
-        Ok(GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, &grant))
+        let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, &grant);
+        Ok(WriteResult { result, events, recharges })
     }
 
     /// Reports `value` units of `featureId` and debits the scope's pool of the
     /// feature's currency at the plan's rate. Never refuses for lack of credits:
     /// a shortfall goes to the pool's overdraft grant.
-    pub async fn report_usage(&self, input: ReportUsageInput) -> LedgerResult<ReportUsageResult> {
+    pub async fn report_usage(&self, input: ReportUsageInput) -> LedgerResult<WriteResult<ReportUsageResult>> {
         let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
         check_id("featureId", &input.feature_id)?;
         let value_micros = input.value.positive_micros("value")?;
@@ -470,20 +587,25 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 Ok(((currency_id, cost_micros), entry))
             })
             .await?;
-        let (currency_id, consumed_micros, head, now_ms) = match outcome {
-            Outcome::Applied { value: (currency_id, cost), head, now_ms } => (currency_id, cost, head, now_ms),
-            Outcome::Repeated { entry, head, now_ms, .. } => (entry.currency_id, 0, head, now_ms),
+        let (currency_id, consumed_micros, head, now_ms, events, recharges) = match outcome {
+            Outcome::Applied { value: (currency_id, cost), head, now_ms, events, recharges } => {
+                (currency_id, cost, head, now_ms, events, recharges)
+            }
+            Outcome::Repeated { entry, head, now_ms, .. } => {
+                (entry.currency_id, 0, head, now_ms, Vec::new(), Vec::new())
+            }
         };
-        Ok(ReportUsageResult {
+        let result = ReportUsageResult {
             customer_id: scope.customer_id.clone(),
             resource_id: scope.resource_id.clone(),
             feature_id: input.feature_id,
             credit: usage_output(&head, &currency_id, consumed_micros, now_ms),
-        })
+        };
+        Ok(WriteResult { result, events, recharges })
     }
 
     /// Debits `amount` credits from a pool directly: no feature, no subscription.
-    pub async fn consume_credits(&self, input: ConsumeCreditsInput) -> LedgerResult<ConsumeCreditsResult> {
+    pub async fn consume_credits(&self, input: ConsumeCreditsInput) -> LedgerResult<WriteResult<ConsumeCreditsResult>> {
         let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
         check_id("currencyId", &input.currency_id)?;
         self.catalog.currency(&input.currency_id)?;
@@ -506,23 +628,24 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 Ok((amount_micros, Some(key_entry(&claim, &input.currency_id, None, now_ms))))
             })
             .await?;
-        let (consumed_micros, head, now_ms) = match outcome {
-            Outcome::Applied { value, head, now_ms } => (value, head, now_ms),
-            Outcome::Repeated { head, now_ms, .. } => (0, head, now_ms),
+        let (consumed_micros, head, now_ms, events, recharges) = match outcome {
+            Outcome::Applied { value, head, now_ms, events, recharges } => (value, head, now_ms, events, recharges),
+            Outcome::Repeated { head, now_ms, .. } => (0, head, now_ms, Vec::new(), Vec::new()),
         };
-        Ok(ConsumeCreditsResult {
+        let result = ConsumeCreditsResult {
             customer_id: scope.customer_id.clone(),
             resource_id: scope.resource_id.clone(),
             currency_id: input.currency_id.clone(),
             amount: micros_to_f64(consumed_micros),
             timestamp: format_iso(now_ms),
             credit: usage_output(&head, &input.currency_id, consumed_micros, now_ms),
-        })
+        };
+        Ok(WriteResult { result, events, recharges })
     }
 
     /// Voids a grant: its unused remainder leaves the pool (`CREDITS_VOIDED`).
     /// Voiding twice, or voiding an expired or overdraft grant, is `INVALID_STATE`.
-    pub async fn void_credit_grant(&self, input: VoidCreditGrantInput) -> LedgerResult<GrantOutput> {
+    pub async fn void_credit_grant(&self, input: VoidCreditGrantInput) -> LedgerResult<WriteResult<GrantOutput>> {
         check_id("id", &input.id)?;
         let scope = self.scope_of_grant(&input.id).await?;
         let grant_id = input.id.clone();
@@ -533,15 +656,21 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                     LedgerError::not_found(format!("grant {grant_id:?} (finished grants are kept only while recent)"))
                 })?;
                 let currency_id = pool.currency_id.clone();
+                if pool.grant(&grant_id).is_some_and(|g| g.status == GrantStatus::PaymentPending) {
+                    return Err(LedgerError::InvalidState {
+                        what: format!("grant {grant_id:?} is a recharge awaiting payment; report it with failRecharge"),
+                    });
+                }
                 pool.void(&grant_id, now_ms, &mut tx.events)?;
                 Ok((currency_id, None))
             })
             .await?;
-        let Outcome::Applied { value: currency_id, head, .. } = outcome else {
+        let Outcome::Applied { value: currency_id, head, events, recharges, .. } = outcome else {
             unreachable!("voiding carries no idempotency key")
         };
         let (_, grant) = head.find_grant(&input.id).expect("a grant voided in this operation is kept in its head");
-        Ok(GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, grant))
+        let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, grant);
+        Ok(WriteResult { result, events, recharges })
     }
 
     /// Whether the pool can pay `requestedUsage` credits now (Stigg's credit
@@ -603,6 +732,167 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 would_overdraft: after_micros < 0,
             }],
         })
+    }
+
+    /// Saves the automatic recharge configuration of `(customerId, currencyId)`;
+    /// it covers every pool of the customer in that currency.
+    pub async fn save_automatic_recharge_configuration(
+        &self,
+        input: SaveRechargeConfigInput,
+    ) -> LedgerResult<WriteResult<RechargeConfigOutput>> {
+        check_id("customerId", &input.customer_id)?;
+        check_id("currencyId", &input.currency_id)?;
+        self.catalog.currency(&input.currency_id)?;
+        let now_ms = self.now_ms()?;
+        let key = account_key(&self.key_prefix, &input.customer_id, &input.currency_id);
+        let _guard = self.locks.lock(key.clone()).await;
+        let mut account = self.load_account(&input.customer_id, &input.currency_id).await?;
+        let id = match &account.config {
+            Some(config) => config.id.clone(),
+            None => format!("arc-{}", uuid_from(self.env.random_u64(), self.env.random_u64())),
+        };
+        let config = validate_config(&input, id, now_ms)?;
+        account.version += 1;
+        let mut sink = account_sink(&account, &key);
+        let body = EventBody::ConfigurationChanged {
+            configuration_id: config.id.clone(),
+            changed_by: "USER",
+            is_enabled: config.is_enabled,
+        };
+        sink.push(&input.currency_id, now_ms, body);
+        account.config = Some(config);
+        self.put(key, account.encode()).await?;
+        Ok(WriteResult {
+            result: RechargeConfigOutput::new(&account, month_of(now_ms)),
+            events: sink.events,
+            recharges: Vec::new(),
+        })
+    }
+
+    /// The automatic recharge configuration of `(customerId, currencyId)`, or
+    /// the defaults (disabled) when none was saved. Reads only.
+    pub async fn get_automatic_recharge_configuration(
+        &self,
+        input: GetRechargeConfigInput,
+    ) -> LedgerResult<RechargeConfigOutput> {
+        check_id("customerId", &input.customer_id)?;
+        check_id("currencyId", &input.currency_id)?;
+        self.catalog.currency(&input.currency_id)?;
+        let now_ms = self.now_ms()?;
+        let account = self.load_account(&input.customer_id, &input.currency_id).await?;
+        Ok(RechargeConfigOutput::new(&account, month_of(now_ms)))
+    }
+
+    /// The host collected the payment of `rechargeId`: the pending grant
+    /// becomes active now (settling any overdraft) and expires after the
+    /// configuration's `grantExpirationPeriod`. Confirming twice is harmless.
+    pub async fn confirm_recharge(&self, input: RechargeOutcomeInput) -> LedgerResult<WriteResult<GrantOutput>> {
+        self.finish_recharge(input, true).await
+    }
+
+    /// The host could not collect the payment of `rechargeId`: the pending
+    /// grant is voided, its spend released, and the configuration disabled
+    /// (as Stigg does after a failed payment).
+    pub async fn fail_recharge(&self, input: RechargeOutcomeInput) -> LedgerResult<WriteResult<GrantOutput>> {
+        self.finish_recharge(input, false).await
+    }
+
+    /// Confirms or fails a recharge: the account record first, then the scope.
+    /// Both halves are idempotent, so a retry after a crash between them completes it.
+    async fn finish_recharge(&self, input: RechargeOutcomeInput, paid: bool) -> LedgerResult<WriteResult<GrantOutput>> {
+        check_id("rechargeId", &input.recharge_id)?;
+        if let Some(reason) = &input.reason {
+            check_text("reason", reason)?;
+        }
+        let scope = self.scope_of_grant(&input.recharge_id).await?;
+        let _guard = self.locks.lock(scope.stem(&self.key_prefix)).await;
+        let head = self.load_head(&scope).await?;
+        let (pool, grant) = head
+            .find_grant(&input.recharge_id)
+            .ok_or_else(|| LedgerError::not_found(format!("recharge {:?}", input.recharge_id)))?;
+        let (currency_id, status) = (pool.currency_id.clone(), grant.status);
+        let Some(config_id) = grant.recharge_config_id.clone() else {
+            return Err(LedgerError::InvalidState {
+                what: format!("grant {:?} was not created by automatic recharge", input.recharge_id),
+            });
+        };
+        match (status, paid) {
+            (GrantStatus::PaymentPending, _) => {}
+            (GrantStatus::Active | GrantStatus::Expired, true) => {
+                // Already confirmed: answer without writing anything.
+                let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, grant);
+                return Ok(WriteResult { result, events: Vec::new(), recharges: Vec::new() });
+            }
+            (status, _) => {
+                return Err(LedgerError::InvalidState {
+                    what: format!("recharge {:?} is {}, not PAYMENT_PENDING", input.recharge_id, status.name()),
+                });
+            }
+        }
+        let key = account_key(&self.key_prefix, &scope.customer_id, &currency_id);
+        let _account_guard = self.locks.lock(key.clone()).await;
+        let mut account = self.load_account(&scope.customer_id, &currency_id).await?;
+        let expiration = account.config.as_ref().map_or(GrantExpirationPeriod::OneMonth, |c| c.grant_expiration);
+        let now_ms = self.now_ms()?;
+        let mut account_events = Vec::new();
+        if let Some(index) = account.pending.iter().position(|p| p.recharge_id == input.recharge_id) {
+            let pending = account.pending.remove(index);
+            if !paid && account.spend_month == pending.month {
+                account.spend_micros = (account.spend_micros - pending.amount_micros).max(0);
+            }
+        }
+        if !paid {
+            if let Some(config) = account.config.as_mut() {
+                if config.is_enabled {
+                    config.is_enabled = false;
+                    config.updated_at_ms = now_ms;
+                    account_events.push(EventBody::ConfigurationChanged {
+                        configuration_id: config.id.clone(),
+                        changed_by: "SYSTEM",
+                        is_enabled: false,
+                    });
+                }
+            }
+        }
+        account.version += 1;
+        self.put(key, account.encode()).await?;
+        let recharge_id = input.recharge_id.clone();
+        let reason = input.reason.clone();
+        let outcome = self
+            .write_locked(&scope, None, |tx| {
+                let now_ms = tx.now_ms;
+                let pool = tx.head.pool_mut(&currency_id)?;
+                let amount = micros_to_f64(pool.grant(&recharge_id).map_or(0, |g| g.amount_micros));
+                let was_pending = pool.grant(&recharge_id).is_some_and(|g| g.status == GrantStatus::PaymentPending);
+                if paid {
+                    pool.confirm_payment(&recharge_id, now_ms, expiration.expire_at(now_ms))?;
+                } else {
+                    pool.void(&recharge_id, now_ms, &mut tx.events)?;
+                }
+                if was_pending {
+                    let status = if paid { "SUCCESS" } else { "FAILED" };
+                    let body = EventBody::RechargeAttempted {
+                        recharge_id: recharge_id.clone(),
+                        configuration_id: config_id.clone(),
+                        grant_id: recharge_id.clone(),
+                        amount,
+                        status,
+                        reason: reason.clone(),
+                    };
+                    tx.notes.push((currency_id.clone(), body));
+                }
+                for body in account_events {
+                    tx.notes.push((currency_id.clone(), body));
+                }
+                Ok(((), None))
+            })
+            .await?;
+        let Outcome::Applied { head, events, recharges, .. } = outcome else {
+            unreachable!("recharge outcomes carry no idempotency key")
+        };
+        let (pool, grant) = head.find_grant(&input.recharge_id).expect("the recharge grant stays in its head");
+        let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &pool.currency_id, grant);
+        Ok(WriteResult { result, events, recharges })
     }
 
     /// The pool's balance and lifetime totals as of now.
@@ -747,6 +1037,126 @@ fn price_usage(
     Ok((rate.currency_id.clone(), cost_micros))
 }
 
+/// Currencies whose pool this operation debited (its consumed total grew).
+fn debited_currencies(before: &ScopeHead, after: &ScopeHead) -> Vec<String> {
+    after
+        .pools
+        .iter()
+        .filter(|pool| pool.consumed_micros > before.pool(&pool.currency_id).map_or(0, |old| old.consumed_micros))
+        .map(|pool| pool.currency_id.clone())
+        .collect()
+}
+
+/// Drops the account's pending recharges of this scope whose grant the scope
+/// does not hold: an operation reserved their spend and then failed to commit.
+/// The caller holds the scope's lock, so no commit of this scope is in flight
+/// and such an entry can only be left over. Returns whether any was dropped.
+fn release_phantom_recharges(account: &mut AccountState, scope: &Scope, pool: Option<&Pool>) -> bool {
+    let before = account.pending.len();
+    let mut released_micros = 0;
+    let month = account.spend_month;
+    account.pending.retain(|pending| {
+        let ours = pending.resource_id == scope.resource_id;
+        let held = pool.is_some_and(|pool| pool.grant(&pending.recharge_id).is_some());
+        if ours && !held {
+            if pending.month == month {
+                released_micros += pending.amount_micros;
+            }
+            return false;
+        }
+        true
+    });
+    account.spend_micros = (account.spend_micros - released_micros).max(0);
+    account.pending.len() != before
+}
+
+/// An event sink for an account record's own events (configuration changes).
+fn account_sink(account: &AccountState, key: &str) -> EventSink {
+    let scope = Scope { customer_id: account.customer_id.clone(), resource_id: None };
+    EventSink::new(&scope, key, account.version)
+}
+
+/// After a debit: if the pool is now below the configuration's threshold, no
+/// recharge of it awaits payment, and the month's spend allows it, adds a
+/// `PAYMENT_PENDING` grant topping the pool up to the target and counts its spend.
+fn plan_recharge<E: Environment>(
+    tx: &mut Transaction<'_, E>,
+    scope: &Scope,
+    currency_id: &str,
+    account: &mut AccountState,
+    events: &mut Vec<(String, EventBody)>,
+) -> LedgerResult<Option<RechargeRequest>> {
+    let Some(config) = account.config.clone() else { return Ok(None) };
+    let now_ms = tx.now_ms;
+    let pool = tx.head.pool_mut(currency_id)?;
+    if pool.pending_recharge().is_some() || account.pending.len() >= PENDING_RECHARGES_MAX {
+        return Ok(None);
+    }
+    let month = month_of(now_ms);
+    let spend_micros = account.spend_in(month);
+    let Some((wanted_micros, allowed_micros)) = recharge_amount(&config, pool.balance_micros(), spend_micros) else {
+        return Ok(None);
+    };
+    if allowed_micros < wanted_micros {
+        let body = EventBody::RechargeLimitExceeded {
+            configuration_id: config.id.clone(),
+            requested_amount: micros_to_f64(wanted_micros),
+            allowed_amount: micros_to_f64(allowed_micros),
+            max_spend_limit: micros_to_f64(config.max_spend_limit_micros.unwrap_or(0)),
+            current_monthly_spend: micros_to_f64(spend_micros),
+        };
+        events.push((currency_id.to_string(), body));
+    }
+    if allowed_micros == 0 {
+        return Ok(None);
+    }
+    let recharge_id = tx.ids.next_grant_id();
+    let grant = Grant {
+        id: recharge_id.clone(),
+        seq: tx.ids.next_seq(),
+        grant_type: GrantType::Paid,
+        status: GrantStatus::PaymentPending,
+        amount_micros: allowed_micros,
+        consumed_micros: 0,
+        priority: 0,
+        effective_at_ms: now_ms,
+        expire_at_ms: None,
+        created_at_ms: now_ms,
+        voided_at_ms: None,
+        display_name: Some("Automatic recharge".to_string()),
+        comment: None,
+        metadata: None,
+        subscription_id: None,
+        recharge_config_id: Some(config.id.clone()),
+    };
+    tx.head.pool_mut(currency_id)?.add_grant(grant)?;
+    account.add_spend(month, allowed_micros);
+    account.version += 1;
+    account.pending.push(PendingRecharge {
+        recharge_id: recharge_id.clone(),
+        resource_id: scope.resource_id.clone(),
+        amount_micros: allowed_micros,
+        month,
+    });
+    let body = EventBody::RechargeAttempted {
+        recharge_id: recharge_id.clone(),
+        configuration_id: config.id.clone(),
+        grant_id: recharge_id.clone(),
+        amount: micros_to_f64(allowed_micros),
+        status: "PENDING",
+        reason: None,
+    };
+    events.push((currency_id.to_string(), body));
+    Ok(Some(RechargeRequest {
+        recharge_id,
+        customer_id: scope.customer_id.clone(),
+        resource_id: scope.resource_id.clone(),
+        currency_id: currency_id.to_string(),
+        amount: micros_to_f64(allowed_micros),
+        automatic_recharge_configuration_id: config.id,
+    }))
+}
+
 fn key_entry(claim: &Claim, currency_id: &str, grant_id: Option<String>, now_ms: UnixMs) -> KeyEntry {
     KeyEntry {
         key: claim.key.clone(),
@@ -776,31 +1186,16 @@ fn usage_output(head: &ScopeHead, currency_id: &str, consumed_micros: i64, now_m
 fn void_subscription_grants(head: &mut ScopeHead, now_ms: UnixMs, events: &mut Vec<EventRecord>) {
     let Some(old) = head.subscription.take() else { return };
     for pool in &mut head.pools {
-        let currency_id = pool.currency_id.clone();
-        let mut voided_micros = 0;
-        for grant in pool.grants.iter_mut().filter(|g| g.subscription_id.as_deref() == Some(old.id.as_str())) {
-            match grant.status {
-                GrantStatus::Active => {
-                    let remaining = grant.remaining_micros();
-                    voided_micros += remaining;
-                    grant.status = GrantStatus::Voided;
-                    grant.voided_at_ms = Some(now_ms);
-                    events.push(EventRecord::new(
-                        super::ledger_event::EventKind::Voided,
-                        now_ms,
-                        &currency_id,
-                        remaining,
-                        &grant.id,
-                    ));
-                }
-                GrantStatus::Scheduled => {
-                    grant.status = GrantStatus::Voided;
-                    grant.voided_at_ms = Some(now_ms);
-                }
-                GrantStatus::Expired | GrantStatus::Voided => {}
-            }
+        let open: Vec<String> = pool
+            .grants
+            .iter()
+            .filter(|g| g.subscription_id.as_deref() == Some(old.id.as_str()))
+            .filter(|g| matches!(g.status, GrantStatus::Active | GrantStatus::Scheduled))
+            .map(|g| g.id.clone())
+            .collect();
+        for grant_id in open {
+            pool.void(&grant_id, now_ms, events).expect("active and scheduled recurring grants can be voided");
         }
-        pool.voided_micros += voided_micros;
     }
 }
 

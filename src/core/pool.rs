@@ -45,6 +45,8 @@ impl GrantType {
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum GrantStatus {
     Scheduled,
+    /// An automatic recharge waiting for the host to confirm its payment.
+    PaymentPending,
     Active,
     Expired,
     Voided,
@@ -55,6 +57,7 @@ impl GrantStatus {
     pub fn name(self) -> &'static str {
         match self {
             GrantStatus::Scheduled => "SCHEDULED",
+            GrantStatus::PaymentPending => "PAYMENT_PENDING",
             GrantStatus::Active => "ACTIVE",
             GrantStatus::Expired => "EXPIRED",
             GrantStatus::Voided => "VOIDED",
@@ -87,6 +90,9 @@ pub struct Grant {
     pub metadata: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_id: Option<String>,
+    /// Set on grants created by automatic recharge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recharge_config_id: Option<String>,
 }
 
 impl Grant {
@@ -97,7 +103,7 @@ impl Grant {
     /// Still able to pay, now or later.
     fn is_live(&self) -> bool {
         match self.status {
-            GrantStatus::Scheduled => true,
+            GrantStatus::Scheduled | GrantStatus::PaymentPending => true,
             GrantStatus::Active => self.grant_type == GrantType::Overdraft || self.remaining_micros() > 0,
             GrantStatus::Expired | GrantStatus::Voided => false,
         }
@@ -130,6 +136,28 @@ pub struct Pool {
     pub expired_micros: i64,
     pub voided_micros: i64,
     pub grants: Vec<Grant>,
+    /// Low-balance alert bookkeeping (see `events.rs`).
+    #[serde(default, skip_serializing_if = "AlertState::is_unset")]
+    pub alerts: AlertState,
+}
+
+/// What the low-balance alerts of the current period have seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertState {
+    #[serde(rename = "p")]
+    pub period_start_ms: UnixMs,
+    /// Credits granted (activated) in the period.
+    #[serde(rename = "g")]
+    pub granted_micros: i64,
+    /// One bit per threshold already fired this period.
+    #[serde(rename = "f")]
+    pub fired: u8,
+}
+
+impl AlertState {
+    fn is_unset(&self) -> bool {
+        *self == AlertState::default()
+    }
 }
 
 /// What the pool-level rules need from the caller: the clock and fresh ids.
@@ -147,6 +175,7 @@ impl Pool {
             expired_micros: 0,
             voided_micros: 0,
             grants: Vec::new(),
+            alerts: AlertState::default(),
         }
     }
 
@@ -207,12 +236,44 @@ impl Pool {
                 GRANTS_LIVE_PER_POOL_MAX,
             ));
         }
-        let scheduled_micros: i64 =
-            self.grants.iter().filter(|g| g.status == GrantStatus::Scheduled).map(|g| g.amount_micros).sum();
-        check_total(self.granted_micros + scheduled_micros + grant.amount_micros, "totalGranted")?;
-        grant.status = GrantStatus::Scheduled;
+        let waiting_micros: i64 = self
+            .grants
+            .iter()
+            .filter(|g| matches!(g.status, GrantStatus::Scheduled | GrantStatus::PaymentPending))
+            .map(|g| g.amount_micros)
+            .sum();
+        check_total(self.granted_micros + waiting_micros + grant.amount_micros, "totalGranted")?;
+        if grant.status != GrantStatus::PaymentPending {
+            grant.status = GrantStatus::Scheduled;
+        }
         self.grants.push(grant);
         Ok(())
+    }
+
+    /// The pool's recharge awaiting payment, if any: while it exists no other
+    /// recharge starts, so one threshold crossing buys credits once.
+    pub fn pending_recharge(&self) -> Option<&Grant> {
+        self.grants.iter().find(|g| g.status == GrantStatus::PaymentPending)
+    }
+
+    /// Payment confirmed: the grant becomes effective now (the caller's next
+    /// `advance_clock` activates it and settles any overdraft) and expires at
+    /// `expire_at_ms`. Confirming an active grant again changes nothing.
+    pub fn confirm_payment(&mut self, grant_id: &str, now: UnixMs, expire_at_ms: UnixMs) -> LedgerResult<()> {
+        let index = self.grant_index(grant_id);
+        let grant = &mut self.grants[index];
+        match grant.status {
+            GrantStatus::PaymentPending => {
+                grant.status = GrantStatus::Scheduled;
+                grant.effective_at_ms = now;
+                grant.expire_at_ms = Some(expire_at_ms.max(now + 1));
+                Ok(())
+            }
+            GrantStatus::Active | GrantStatus::Expired => Ok(()),
+            status => Err(LedgerError::InvalidState {
+                what: format!("recharge {grant_id:?} is {}, not PAYMENT_PENDING", status.name()),
+            }),
+        }
     }
 
     pub fn grant(&self, grant_id: &str) -> Option<&Grant> {
@@ -322,7 +383,7 @@ impl Pool {
                     what: format!("grant {grant_id:?} is already {}", grant.status.name()),
                 });
             }
-            GrantStatus::Scheduled => {}
+            GrantStatus::Scheduled | GrantStatus::PaymentPending => {}
             GrantStatus::Active => {
                 let remaining = grant.remaining_micros();
                 self.voided_micros += remaining;
@@ -394,6 +455,7 @@ impl Pool {
             comment: None,
             metadata: None,
             subscription_id: None,
+            recharge_config_id: None,
         });
         self.grants.len() - 1
     }
@@ -435,6 +497,7 @@ fn check_grant_shape(grant: &Grant) -> Result<(), String> {
     if overdraft
         && (grant.expire_at_ms.is_some()
             || grant.status == GrantStatus::Scheduled
+            || grant.status == GrantStatus::PaymentPending
             || grant.status == GrantStatus::Expired)
     {
         return Err(format!("grant {:?}: an overdraft grant never expires and is never scheduled", grant.id));
@@ -442,7 +505,7 @@ fn check_grant_shape(grant: &Grant) -> Result<(), String> {
     if grant.expire_at_ms.is_some_and(|expire| expire <= grant.effective_at_ms) {
         return Err(format!("grant {:?}: expires before it becomes effective", grant.id));
     }
-    if grant.status == GrantStatus::Scheduled && grant.consumed_micros != 0 {
+    if matches!(grant.status, GrantStatus::Scheduled | GrantStatus::PaymentPending) && grant.consumed_micros != 0 {
         return Err(format!("grant {:?}: scheduled but already consumed", grant.id));
     }
     let instants = [Some(grant.effective_at_ms), grant.expire_at_ms, Some(grant.created_at_ms), grant.voided_at_ms];

@@ -274,6 +274,7 @@ impl ScopeHead {
             comment: None,
             metadata: None,
             subscription_id: Some(subscription.id.clone()),
+            recharge_config_id: None,
         };
         self.pool_mut(&credit.currency_id)?.add_grant(grant)
     }

@@ -190,6 +190,12 @@ pub fn add_months(start: UnixMs, months: i64) -> UnixMs {
     days_from_civil(target_year, target_month, target_day) * MS_PER_DAY + in_day
 }
 
+/// The first instant of the UTC calendar month containing `ms`.
+pub fn month_start(ms: UnixMs) -> UnixMs {
+    let (year, month, _) = civil_from_days(ms.div_euclid(MS_PER_DAY));
+    days_from_civil(year, month, 1) * MS_PER_DAY
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,14 @@ pub(crate) fn from_js<T: DeserializeOwned>(
     })
 }
 
+/// Deserialises an array option (`usageLowThresholds`).
+pub(crate) fn from_js_list<T: DeserializeOwned>(what: &str, input: JsValue) -> Result<Vec<T>, JsValue> {
+    if !Array::is_array(&input) {
+        return Err(to_js_error(LedgerError::invalid(what, "must be an array")));
+    }
+    serde_wasm_bindgen::from_value(input).map_err(|error| to_js_error(LedgerError::invalid(what, message(&error))))
+}
+
 /// serde-wasm-bindgen wraps its message in a JS Error; keep the text only.
 fn message(error: &serde_wasm_bindgen::Error) -> String {
     let text = error.to_string();

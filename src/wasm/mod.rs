@@ -7,6 +7,7 @@
 #![allow(unreachable_pub)]
 
 mod convert;
+mod hooks;
 mod host;
 
 use std::future::Future;
@@ -19,12 +20,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::core::catalog::{CatalogInput, CreditRateInput, CurrencyInput, PlanCreditInput, PlanInput};
+use crate::core::ledger::WriteResult;
 use crate::core::{Ledger, LedgerError, LedgerResult};
-use convert::{blame, blame_in_list, from_js, locate_field, missing_field, to_js, to_js_error};
+use convert::{blame, blame_in_list, from_js, from_js_list, locate_field, missing_field, to_js, to_js_error};
+use hooks::Hooks;
 use host::{JsEnvironment, JsStore};
 
 type JsResult<T> = Result<T, JsValue>;
-type HostLedger = Ledger<JsStore, JsEnvironment>;
+pub(crate) type HostLedger = Ledger<JsStore, JsEnvironment>;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = include_str!("types.ts");
@@ -68,6 +71,7 @@ pub fn build_info() -> JsValue {
 #[derive(Debug)]
 pub struct CreditLedger {
     inner: Rc<HostLedger>,
+    hooks: Rc<Hooks>,
 }
 
 impl CreditLedger {
@@ -86,6 +90,24 @@ impl CreditLedger {
         future_to_promise(async move {
             let output = operation(ledger, parsed?).await.map_err(to_js_error)?;
             to_js(&output)
+        })
+    }
+
+    /// `run` for a write operation: after it commits, its events go to
+    /// `onEvent` and the payments it asked for to `onRecharge`.
+    fn run_write<I, O, F, Fut>(&self, method: &'static str, input: JsValue, operation: F) -> Promise
+    where
+        I: DeserializeOwned + 'static,
+        O: Serialize,
+        F: FnOnce(Rc<HostLedger>, I) -> Fut + 'static,
+        Fut: Future<Output = LedgerResult<WriteResult<O>>> + 'static,
+    {
+        let parsed: JsResult<I> = from_js(method, input, locate_field::<I>);
+        let (ledger, hooks) = (Rc::clone(&self.inner), Rc::clone(&self.hooks));
+        future_to_promise(async move {
+            let outcome = operation(Rc::clone(&ledger), parsed?).await.map_err(to_js_error)?;
+            hooks.after_commit(&ledger, &outcome);
+            to_js(&outcome)
         })
     }
 }
@@ -142,9 +164,27 @@ impl CreditLedger {
                 value.as_string().ok_or_else(|| to_js_error(LedgerError::invalid("keyPrefix", "must be a string")))?,
             ),
         };
+        let callback = |name: &str| -> JsResult<Option<Function>> {
+            match field(name) {
+                value if value.is_undefined() || value.is_null() => Ok(None),
+                value => value
+                    .dyn_into::<Function>()
+                    .map(Some)
+                    .map_err(|_| to_js_error(LedgerError::invalid(name, "must be a function"))),
+            }
+        };
+        let hooks = Hooks::new(callback("onEvent")?, callback("onRecharge")?);
+        let thresholds = match field("usageLowThresholds") {
+            value if value.is_undefined() || value.is_null() => None,
+            value => Some(from_js_list::<f64>("usageLowThresholds", value)?),
+        };
         let catalog: CatalogInput = from_js("catalog", field("catalog"), locate_in_catalog)?;
-        let ledger = Ledger::new(store, JsEnvironment { now }, catalog, key_prefix.as_deref()).map_err(to_js_error)?;
-        Ok(CreditLedger { inner: Rc::new(ledger) })
+        let mut ledger =
+            Ledger::new(store, JsEnvironment { now }, catalog, key_prefix.as_deref()).map_err(to_js_error)?;
+        if let Some(thresholds) = thresholds {
+            ledger = ledger.with_usage_low_thresholds(&thresholds).map_err(to_js_error)?;
+        }
+        Ok(CreditLedger { inner: Rc::new(ledger), hooks: Rc::new(hooks) })
     }
 
     /// Provisions a plan for a customer, or for one of its resources. With a
@@ -164,11 +204,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ProvisionSubscriptionInput")] input: JsValue,
     ) -> Promise {
-        self.run(
-            "provisionSubscription",
-            input,
-            |ledger, input| async move { ledger.provision_subscription(input).await },
-        )
+        self.run_write("provisionSubscription", input, |ledger, input| async move {
+            ledger.provision_subscription(input).await
+        })
     }
 
     /// Grants credits into the pool of `(customerId, resourceId?, currencyId)`.
@@ -184,9 +222,9 @@ impl CreditLedger {
     ///   creditTypeId: "ai-tokens", amount: 5000, grantType: "PAID",
     /// });
     /// ```
-    #[wasm_bindgen(js_name = grantCredits, unchecked_return_type = "Promise<CreditGrant>")]
+    #[wasm_bindgen(js_name = grantCredits, unchecked_return_type = "Promise<GrantCreditsResult>")]
     pub fn grant_credits(&self, #[wasm_bindgen(unchecked_param_type = "GrantCreditsInput")] input: JsValue) -> Promise {
-        self.run("grantCredits", input, |ledger, input| async move { ledger.grant_credits(input).await })
+        self.run_write("grantCredits", input, |ledger, input| async move { ledger.grant_credits(input).await })
     }
 
     /// Reports usage of a feature and debits exactly the pool of
@@ -206,7 +244,7 @@ impl CreditLedger {
     /// ```
     #[wasm_bindgen(js_name = reportUsage, unchecked_return_type = "Promise<ReportUsageResult>")]
     pub fn report_usage(&self, #[wasm_bindgen(unchecked_param_type = "ReportUsageInput")] input: JsValue) -> Promise {
-        self.run("reportUsage", input, |ledger, input| async move { ledger.report_usage(input).await })
+        self.run_write("reportUsage", input, |ledger, input| async move { ledger.report_usage(input).await })
     }
 
     /// Debits credits from a pool directly: no feature and no subscription needed.
@@ -221,7 +259,7 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ConsumeCreditsInput")] input: JsValue,
     ) -> Promise {
-        self.run("consumeCredits", input, |ledger, input| async move { ledger.consume_credits(input).await })
+        self.run_write("consumeCredits", input, |ledger, input| async move { ledger.consume_credits(input).await })
     }
 
     /// Voids a grant by id: its unused remainder leaves the pool, status
@@ -233,12 +271,12 @@ impl CreditLedger {
     /// const voided = await ledger.voidCreditGrant({ id: grant.id });
     /// voided.status; // "VOIDED"
     /// ```
-    #[wasm_bindgen(js_name = voidCreditGrant, unchecked_return_type = "Promise<CreditGrant>")]
+    #[wasm_bindgen(js_name = voidCreditGrant, unchecked_return_type = "Promise<GrantCreditsResult>")]
     pub fn void_credit_grant(
         &self,
         #[wasm_bindgen(unchecked_param_type = "VoidCreditGrantInput")] input: JsValue,
     ) -> Promise {
-        self.run("voidCreditGrant", input, |ledger, input| async move { ledger.void_credit_grant(input).await })
+        self.run_write("voidCreditGrant", input, |ledger, input| async move { ledger.void_credit_grant(input).await })
     }
 
     /// Whether a pool can pay `requestedUsage` credits now. `hasAccess` is false
@@ -281,6 +319,96 @@ impl CreditLedger {
         #[wasm_bindgen(unchecked_param_type = "EstimateUsageCostInput")] input: JsValue,
     ) -> Promise {
         self.run("estimateUsageCost", input, |ledger, input| async move { ledger.estimate_usage_cost(input).await })
+    }
+
+    /// Saves the automatic recharge configuration of a customer and currency.
+    /// One configuration covers every pool of the customer in that currency: the
+    /// global pool and every resource pool. After a debit leaves a pool below
+    /// `thresholdValue`, that pool (and only it) is topped up to `targetBalance`.
+    ///
+    /// @throws `INVALID_ARGUMENT` (`thresholdValue` must be below `targetBalance`), `NOT_FOUND` (unknown currency), `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// await ledger.saveAutomaticRechargeConfiguration({
+    ///   customerId: "customer-demo-01", currencyId: "ai-tokens", isEnabled: true,
+    ///   thresholdValue: 20, targetBalance: 50, maxSpendLimit: 500, grantExpirationPeriod: "1_MONTH",
+    /// });
+    /// ```
+    #[wasm_bindgen(js_name = saveAutomaticRechargeConfiguration, unchecked_return_type = "Promise<AutomaticRechargeConfigurationResult>")]
+    pub fn save_automatic_recharge_configuration(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SaveAutomaticRechargeConfigurationInput")] input: JsValue,
+    ) -> Promise {
+        self.run_write("saveAutomaticRechargeConfiguration", input, |ledger, input| async move {
+            ledger.save_automatic_recharge_configuration(input).await
+        })
+    }
+
+    /// The automatic recharge configuration of a customer and currency, or the
+    /// defaults (disabled) when none was saved, with the month's spend so far.
+    ///
+    /// @throws `INVALID_ARGUMENT`, `NOT_FOUND` (unknown currency), `STORE_ERROR`, `CORRUPT_STATE`.
+    /// @example
+    /// ```ts
+    /// const { isEnabled, currentMonthlySpend } = await ledger.getAutomaticRechargeConfiguration({
+    ///   customerId: "customer-demo-01", currencyId: "ai-tokens",
+    /// });
+    /// ```
+    #[wasm_bindgen(js_name = getAutomaticRechargeConfiguration, unchecked_return_type = "Promise<AutomaticRechargeConfiguration>")]
+    pub fn get_automatic_recharge_configuration(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "GetAutomaticRechargeConfigurationInput")] input: JsValue,
+    ) -> Promise {
+        self.run("getAutomaticRechargeConfiguration", input, |ledger, input| async move {
+            ledger.get_automatic_recharge_configuration(input).await
+        })
+    }
+
+    /// Reports that the payment of a recharge succeeded: its `PAYMENT_PENDING`
+    /// grant becomes active now and expires after `grantExpirationPeriod`.
+    /// Called for you when `onRecharge` resolves; confirming twice is harmless.
+    ///
+    /// @throws `NOT_FOUND` (unknown recharge), `INVALID_STATE` (it failed), `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// await ledger.confirmRecharge({ rechargeId: event.rechargeId });
+    /// ```
+    #[wasm_bindgen(js_name = confirmRecharge, unchecked_return_type = "Promise<GrantCreditsResult>")]
+    pub fn confirm_recharge(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RechargeOutcomeInput")] input: JsValue,
+    ) -> Promise {
+        self.run_write("confirmRecharge", input, |ledger, input| async move { ledger.confirm_recharge(input).await })
+    }
+
+    /// Reports that the payment of a recharge failed: its grant is voided, its
+    /// spend released, and the configuration disabled (as Stigg does). Called
+    /// for you when `onRecharge` throws or rejects.
+    ///
+    /// @throws `NOT_FOUND` (unknown recharge), `INVALID_STATE` (already confirmed or failed), `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// await ledger.failRecharge({ rechargeId, reason: "card declined" });
+    /// ```
+    #[wasm_bindgen(js_name = failRecharge, unchecked_return_type = "Promise<GrantCreditsResult>")]
+    pub fn fail_recharge(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RechargeOutcomeInput")] input: JsValue,
+    ) -> Promise {
+        self.run_write("failRecharge", input, |ledger, input| async move { ledger.fail_recharge(input).await })
+    }
+
+    /// Resolves once every recharge payment started by `onRecharge` has been
+    /// recorded. In a Worker: `ctx.waitUntil(ledger.flush())`.
+    ///
+    /// @example
+    /// ```ts
+    /// await ledger.reportUsage(usage);
+    /// await ledger.flush(); // the recharge it triggered is now ACTIVE (or failed)
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn flush(&self) -> Promise {
+        self.hooks.flush()
     }
 
     /// The balance and lifetime totals of one pool. Reads only.

@@ -54,10 +54,24 @@ export interface CreditLedgerOptions {
   now?: () => number | Date;
   /** Namespace for every key this ledger writes: 1–64 characters of `A-Z a-z 0-9 _ . : -`. Default `"credit-pools"`. */
   keyPrefix?: string;
+  /**
+   * Receives every event after the operation that produced it has been committed to `kv`.
+   * A throw is logged and ignored: it never undoes or blocks the operation.
+   */
+  onEvent?: (event: CreditPoolsEvent) => void;
+  /**
+   * Collects the payment of an automatic recharge. Resolve (or return) when paid: the
+   * recharge grant becomes ACTIVE. Throw or reject when the payment failed: the grant is
+   * voided and the configuration disabled. Without it, recharges stay PAYMENT_PENDING until
+   * `confirmRecharge` / `failRecharge`.
+   */
+  onRecharge?: (request: RechargeRequest) => unknown | Promise<unknown>;
+  /** Remaining-balance percentages for `credits.balance.usage_low`; default `[80, 50, 20]`. */
+  usageLowThresholds?: number[];
 }
 
 export type GrantType = "PAID" | "PROMOTIONAL" | "RECURRING" | "OVERDRAFT";
-export type GrantStatus = "SCHEDULED" | "ACTIVE" | "EXPIRED" | "VOIDED";
+export type GrantStatus = "SCHEDULED" | "PAYMENT_PENDING" | "ACTIVE" | "EXPIRED" | "VOIDED";
 export type CreditLedgerEventType =
   | "CREDITS_GRANTED"
   | "CREDITS_CONSUMED"
@@ -104,6 +118,7 @@ export interface ProvisionSubscriptionResult {
   id: string;
   status: "SUCCESS";
   subscription: Subscription;
+  events: CreditPoolsEvent[];
 }
 
 export interface GrantCreditsInput {
@@ -142,7 +157,12 @@ export interface CreditGrant {
   comment: string | null;
   metadata: Record<string, string> | null;
   subscriptionId: string | null;
+  /** Set on grants created by automatic recharge. */
+  automaticRechargeConfigurationId: string | null;
 }
+
+/** A grant as returned by a write, with the events the write produced. */
+export type GrantCreditsResult = CreditGrant & { events: CreditPoolsEvent[] };
 
 export interface ReportUsageInput {
   customerId: string;
@@ -172,6 +192,8 @@ export interface ReportUsageResult {
   resourceId: string | null;
   featureId: string;
   credit: CreditUsage;
+  /** What this call committed: grant, balance and recharge events. */
+  events: CreditPoolsEvent[];
 }
 
 export interface ConsumeCreditsInput {
@@ -192,6 +214,7 @@ export interface ConsumeCreditsResult {
   amount: number;
   timestamp: string;
   credit: CreditUsage;
+  events: CreditPoolsEvent[];
 }
 
 export interface GetCreditBalanceInput {
@@ -309,6 +332,109 @@ export interface UsageCostEstimation {
   featureId: string;
   estimates: CostEstimate[];
 }
+
+export interface SaveAutomaticRechargeConfigurationInput {
+  customerId: string;
+  currencyId?: string;
+  creditTypeId?: string;
+  isEnabled: boolean;
+  thresholdType?: "CREDIT_AMOUNT";
+  /** Recharge when a debit leaves a pool below this balance. Must be below `targetBalance`. */
+  thresholdValue: AmountInput;
+  /** Top the pool up to this balance. */
+  targetBalance: AmountInput;
+  /** Cap on recharges per UTC calendar month across all of the customer's pools; `null` = none. */
+  maxSpendLimit?: AmountInput | null;
+  /** Recharge grants expire this long after their payment is confirmed. Default `"1_MONTH"`. */
+  grantExpirationPeriod?: "1_MONTH" | "1_YEAR";
+}
+
+export interface GetAutomaticRechargeConfigurationInput {
+  customerId: string;
+  currencyId?: string;
+  creditTypeId?: string;
+}
+
+export interface AutomaticRechargeConfiguration {
+  /** `null` until a configuration is saved. */
+  id: string | null;
+  customerId: string;
+  currencyId: string;
+  isEnabled: boolean;
+  thresholdType: "CREDIT_AMOUNT";
+  thresholdValue: number;
+  targetBalance: number;
+  maxSpendLimit: number | null;
+  grantExpirationPeriod: "1_MONTH" | "1_YEAR";
+  /** Recharges of the current UTC month across all pools, pending ones included. */
+  currentMonthlySpend: number;
+}
+
+export type AutomaticRechargeConfigurationResult = AutomaticRechargeConfiguration & { events: CreditPoolsEvent[] };
+
+/** A payment the host collects for an automatic recharge (`onRecharge`). */
+export interface RechargeRequest {
+  /** Stable id of this recharge; also the id of its PAYMENT_PENDING grant. */
+  rechargeId: string;
+  customerId: string;
+  /** The pool that crossed the threshold and receives the credits. */
+  resourceId: string | null;
+  currencyId: string;
+  amount: number;
+  automaticRechargeConfigurationId: string;
+}
+
+export interface RechargeOutcomeInput {
+  rechargeId: string;
+  /** Why the payment failed (`failRecharge`), carried into the event. */
+  reason?: string;
+}
+
+/** Fields every event carries. */
+export interface CreditPoolsEventBase {
+  /** Unique per event: deduplicate webhook deliveries on it. */
+  messageId: string;
+  customerId: string;
+  resourceId: string | null;
+  currencyId: string;
+  timestamp: string;
+}
+
+/** Events for the host, with Stigg's webhook names. */
+export type CreditPoolsEvent = CreditPoolsEventBase &
+  (
+    | { type: "credits.granted"; grantId: string; amount: number }
+    | { type: "credits.expired"; grantId: string; amount: number }
+    | { type: "credits.grant.voided"; grantId: string; amount: number }
+    | { type: "credits.grant.depleted"; grantId: string; amount: number }
+    | {
+        type: "credits.balance.usage_low";
+        /** The remaining-balance percentage the balance fell below. */
+        thresholdPercentage: number;
+        remainingBalance: number;
+        remainingBalancePercentage: number;
+        grantedThisPeriod: number;
+      }
+    | { type: "credits.balance.depleted"; currentBalance: number }
+    | {
+        type: "automatic_recharge.operation.attempted";
+        rechargeId: string;
+        configurationId: string;
+        grantId: string;
+        amount: number;
+        status: "PENDING" | "SUCCESS" | "FAILED";
+        reason: string | null;
+      }
+    | {
+        type: "credits.automatic_recharge_limit_exceeded";
+        configurationId: string;
+        requestedAmount: number;
+        allowedAmount: number;
+        maxSpendLimit: number;
+        currentMonthlySpend: number;
+      }
+    | { type: "automatic_recharge.configuration.changed"; configurationId: string; changedBy: "USER" | "SYSTEM"; isEnabled: boolean }
+  );
 
 export interface BuildInfo {
   name: string;

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use credit_pools::block_on;
 use credit_pools::core::api::*;
 use credit_pools::core::catalog::CatalogInput;
+use credit_pools::core::ledger::WriteResult;
+use credit_pools::core::recharge::RechargeConfigOutput;
 use credit_pools::core::store::{GetFailure, ManualEnvironment, MemoryStore, Store};
 use credit_pools::core::time::parse_iso;
 use credit_pools::core::{Ledger, LedgerError};
@@ -52,6 +54,8 @@ pub struct FlakyStore {
     pub write_before_failing: Cell<bool>,
     pub puts: Cell<u64>,
     pub fail_gets: Cell<bool>,
+    /// Fails every put whose key ends with this.
+    pub fail_put_suffix: std::cell::RefCell<Option<String>>,
 }
 
 impl FlakyStore {
@@ -71,7 +75,8 @@ impl Store for FlakyStore {
     async fn put(&self, key: &str, value: String) -> Result<(), String> {
         let index = self.puts.get();
         self.puts.set(index + 1);
-        if self.fail_put_at.get() == Some(index) {
+        let suffix_hit = self.fail_put_suffix.borrow().as_ref().is_some_and(|suffix| key.ends_with(suffix.as_str()));
+        if self.fail_put_at.get() == Some(index) || suffix_hit {
             if self.write_before_failing.get() {
                 self.inner.put(key, value).await?;
             }
@@ -104,23 +109,23 @@ impl Harness {
     }
 
     pub fn provision(&self, value: Value) -> Result<ProvisionSubscriptionResult, LedgerError> {
-        block_on(self.ledger.provision_subscription(from(value)))
+        block_on(self.ledger.provision_subscription(from(value))).map(|r| r.result)
     }
 
     pub fn grant(&self, value: Value) -> Result<GrantOutput, LedgerError> {
-        block_on(self.ledger.grant_credits(from(value)))
+        block_on(self.ledger.grant_credits(from(value))).map(|r| r.result)
     }
 
     pub fn usage(&self, value: Value) -> Result<ReportUsageResult, LedgerError> {
-        block_on(self.ledger.report_usage(from(value)))
+        block_on(self.ledger.report_usage(from(value))).map(|r| r.result)
     }
 
     pub fn consume(&self, value: Value) -> Result<ConsumeCreditsResult, LedgerError> {
-        block_on(self.ledger.consume_credits(from(value)))
+        block_on(self.ledger.consume_credits(from(value))).map(|r| r.result)
     }
 
     pub fn void(&self, id: &str) -> Result<GrantOutput, LedgerError> {
-        block_on(self.ledger.void_credit_grant(from(json!({ "id": id }))))
+        block_on(self.ledger.void_credit_grant(from(json!({ "id": id })))).map(|r| r.result)
     }
 
     pub fn entitlement(&self, value: Value) -> Result<CreditEntitlementOutput, LedgerError> {
@@ -129,6 +134,34 @@ impl Harness {
 
     pub fn estimate(&self, value: Value) -> Result<UsageCostEstimation, LedgerError> {
         block_on(self.ledger.estimate_usage_cost(from(value)))
+    }
+
+    pub fn consume_full(&self, value: Value) -> Result<WriteResult<ConsumeCreditsResult>, LedgerError> {
+        block_on(self.ledger.consume_credits(from(value)))
+    }
+
+    pub fn usage_full(&self, value: Value) -> Result<WriteResult<ReportUsageResult>, LedgerError> {
+        block_on(self.ledger.report_usage(from(value)))
+    }
+
+    pub fn save_recharge(&self, value: Value) -> Result<WriteResult<RechargeConfigOutput>, LedgerError> {
+        block_on(self.ledger.save_automatic_recharge_configuration(from(value)))
+    }
+
+    pub fn recharge_config(&self, customer: &str, currency: &str) -> RechargeConfigOutput {
+        block_on(
+            self.ledger
+                .get_automatic_recharge_configuration(from(json!({ "customerId": customer, "currencyId": currency }))),
+        )
+        .unwrap()
+    }
+
+    pub fn confirm(&self, id: &str) -> Result<WriteResult<GrantOutput>, LedgerError> {
+        block_on(self.ledger.confirm_recharge(from(json!({ "rechargeId": id }))))
+    }
+
+    pub fn fail(&self, id: &str, reason: &str) -> Result<WriteResult<GrantOutput>, LedgerError> {
+        block_on(self.ledger.fail_recharge(from(json!({ "rechargeId": id, "reason": reason }))))
     }
 
     pub fn balance(&self, customer: &str, resource: Option<&str>, currency: &str) -> CreditBalanceOutput {
@@ -183,4 +216,9 @@ pub fn ledger_balance_micros(events: &[LedgerEventOutput], currency: &str) -> i6
 
 pub fn event_type(event: &LedgerEventOutput) -> String {
     serde_json::to_value(event.event_type).unwrap().as_str().unwrap().to_string()
+}
+
+/// The `type` of a host event, as serialised.
+pub fn host_event_type(event: &credit_pools::core::events::HostEvent) -> String {
+    serde_json::to_value(event).unwrap()["type"].as_str().unwrap().to_string()
 }

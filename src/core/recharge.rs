@@ -1,0 +1,290 @@
+//! Automatic recharge: one configuration per `(customer, currency)` covering
+//! every pool of that customer in that currency, and the account record that
+//! holds it with the month's spend.
+//!
+//! Payment model (a): when a debit leaves a pool below the threshold, the same
+//! commit adds a `PAYMENT_PENDING` grant (it pays nothing yet) and the host is
+//! asked to charge for it. Confirming the payment activates the grant;
+//! a failed payment voids it and disables the configuration, as Stigg does.
+//! Because the pending grant is part of the pool's state, a retried or a
+//! concurrent debit sees it and never starts a second recharge.
+
+use serde::{Deserialize, Serialize};
+
+use super::amount::AmountInput;
+use super::error::{LedgerError, LedgerResult};
+use super::keys::check_id;
+use super::limits::TIME_MS_MAX;
+use super::time::{add_months, UnixMs};
+
+/// Recharges of one account awaiting payment at once.
+pub const PENDING_RECHARGES_MAX: usize = 64;
+
+pub const ACCOUNT_SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantExpirationPeriod {
+    #[serde(rename = "1_MONTH")]
+    OneMonth,
+    #[serde(rename = "1_YEAR")]
+    OneYear,
+}
+
+impl GrantExpirationPeriod {
+    pub fn expire_at(self, from: UnixMs) -> UnixMs {
+        add_months(from, if self == Self::OneMonth { 1 } else { 12 }).min(TIME_MS_MAX)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ThresholdType {
+    #[serde(rename = "CREDIT_AMOUNT")]
+    CreditAmount,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaveRechargeConfigInput {
+    pub customer_id: String,
+    #[serde(alias = "creditTypeId")]
+    pub currency_id: String,
+    pub is_enabled: bool,
+    pub threshold_type: Option<ThresholdType>,
+    pub threshold_value: AmountInput,
+    pub target_balance: AmountInput,
+    pub max_spend_limit: Option<AmountInput>,
+    pub grant_expiration_period: Option<GrantExpirationPeriod>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetRechargeConfigInput {
+    pub customer_id: String,
+    #[serde(alias = "creditTypeId")]
+    pub currency_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RechargeConfig {
+    pub id: String,
+    pub is_enabled: bool,
+    pub threshold_micros: i64,
+    pub target_micros: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_spend_limit_micros: Option<i64>,
+    pub grant_expiration: GrantExpirationPeriod,
+    pub updated_at_ms: UnixMs,
+}
+
+/// A recharge whose grant exists as `PAYMENT_PENDING` in `resource_id`'s pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRecharge {
+    pub recharge_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    pub amount_micros: i64,
+    /// The calendar month (`year * 12 + month - 1`) whose spend it counts in.
+    pub month: i64,
+}
+
+/// `{prefix}/a/{customer}{currency}`: the configuration and this month's spend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountState {
+    #[serde(rename = "v")]
+    pub schema: u32,
+    pub customer_id: String,
+    pub currency_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<RechargeConfig>,
+    /// Month index of `spend_micros` (`year * 12 + month - 1`, UTC).
+    pub spend_month: i64,
+    /// Recharges started this month, confirmed or pending (failed ones are released).
+    pub spend_micros: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingRecharge>,
+    /// Writes so far; numbers the account's event message ids.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// The UTC calendar month of `ms` as `year * 12 + month - 1`.
+pub fn month_of(ms: UnixMs) -> i64 {
+    let text = super::time::format_iso(ms);
+    let year: i64 = text[0..4].parse().unwrap_or(0);
+    let month: i64 = text[5..7].parse().unwrap_or(1);
+    year * 12 + month - 1
+}
+
+impl AccountState {
+    pub fn empty(customer_id: &str, currency_id: &str) -> Self {
+        Self {
+            schema: ACCOUNT_SCHEMA,
+            customer_id: customer_id.to_string(),
+            currency_id: currency_id.to_string(),
+            config: None,
+            spend_month: 0,
+            spend_micros: 0,
+            pending: Vec::new(),
+            version: 0,
+        }
+    }
+
+    pub fn decode(key: &str, customer_id: &str, currency_id: &str, text: &str) -> LedgerResult<Self> {
+        let account: AccountState = serde_json::from_str(text).map_err(|e| LedgerError::corrupt(key, e.to_string()))?;
+        if account.schema != ACCOUNT_SCHEMA {
+            return Err(LedgerError::corrupt(
+                key,
+                format!("account schema {} is not {ACCOUNT_SCHEMA}", account.schema),
+            ));
+        }
+        if account.customer_id != customer_id || account.currency_id != currency_id {
+            return Err(LedgerError::corrupt(key, "the account belongs to another customer or currency"));
+        }
+        let amounts_ok = account.spend_micros >= 0 && account.pending.iter().all(|p| p.amount_micros > 0);
+        if !amounts_ok || account.pending.len() > PENDING_RECHARGES_MAX {
+            return Err(LedgerError::corrupt(key, "spend or pending recharges out of range"));
+        }
+        if let Some(config) = &account.config {
+            if config.threshold_micros < 0 || config.threshold_micros >= config.target_micros {
+                return Err(LedgerError::corrupt(key, "configuration threshold is not below its target"));
+            }
+        }
+        Ok(account)
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("accounts serialise")
+    }
+
+    /// This month's spend as of `now` (a new month starts from zero).
+    pub fn spend_in(&self, month: i64) -> i64 {
+        if self.spend_month == month {
+            self.spend_micros
+        } else {
+            0
+        }
+    }
+
+    /// Records a recharge of `amount_micros` started in `month`.
+    pub fn add_spend(&mut self, month: i64, amount_micros: i64) {
+        if self.spend_month != month {
+            self.spend_month = month;
+            self.spend_micros = 0;
+        }
+        self.spend_micros += amount_micros;
+    }
+}
+
+/// Validates a `saveAutomaticRechargeConfiguration` input into a configuration.
+pub fn validate_config(input: &SaveRechargeConfigInput, id: String, now_ms: UnixMs) -> LedgerResult<RechargeConfig> {
+    check_id("customerId", &input.customer_id)?;
+    check_id("currencyId", &input.currency_id)?;
+    let threshold_micros = input.threshold_value.non_negative_micros("thresholdValue")?;
+    let target_micros = input.target_balance.positive_micros("targetBalance")?;
+    if threshold_micros >= target_micros {
+        return Err(LedgerError::invalid(
+            "thresholdValue",
+            "must be below targetBalance (a recharge to the target would cross the threshold again and loop)",
+        ));
+    }
+    let max_spend_limit_micros =
+        input.max_spend_limit.as_ref().map(|m| m.non_negative_micros("maxSpendLimit")).transpose()?;
+    Ok(RechargeConfig {
+        id,
+        is_enabled: input.is_enabled,
+        threshold_micros,
+        target_micros,
+        max_spend_limit_micros,
+        grant_expiration: input.grant_expiration_period.unwrap_or(GrantExpirationPeriod::OneMonth),
+        updated_at_ms: now_ms,
+    })
+}
+
+/// How much to recharge a pool at `balance_micros` under `config`, given this
+/// month's spend: `(wanted, allowed)`. `allowed < wanted` means the spend cap cut it.
+pub fn recharge_amount(config: &RechargeConfig, balance_micros: i64, spend_micros: i64) -> Option<(i64, i64)> {
+    if !config.is_enabled || balance_micros >= config.threshold_micros {
+        return None;
+    }
+    let wanted = config.target_micros - balance_micros;
+    assert!(wanted > 0);
+    let allowed = match config.max_spend_limit_micros {
+        Some(limit) => wanted.min((limit - spend_micros).max(0)),
+        None => wanted,
+    };
+    Some((wanted, allowed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::time::parse_iso;
+
+    #[test]
+    fn months_are_utc_calendar_months() {
+        assert_eq!(month_of(parse_iso("2026-01-31T23:59:59Z").unwrap()), 2026 * 12);
+        assert_eq!(month_of(parse_iso("2026-02-01T00:00:00Z").unwrap()), 2026 * 12 + 1);
+    }
+
+    #[test]
+    fn recharge_tops_up_to_the_target_within_the_cap() {
+        let config = RechargeConfig {
+            id: "arc".into(),
+            is_enabled: true,
+            threshold_micros: 20_000_000,
+            target_micros: 50_000_000,
+            max_spend_limit_micros: Some(60_000_000),
+            grant_expiration: GrantExpirationPeriod::OneMonth,
+            updated_at_ms: 0,
+        };
+        assert_eq!(recharge_amount(&config, 20_000_000, 0), None, "at the threshold is not below it");
+        assert_eq!(recharge_amount(&config, 19_000_000, 0), Some((31_000_000, 31_000_000)));
+        assert_eq!(recharge_amount(&config, -10_000_000, 40_000_000), Some((60_000_000, 20_000_000)));
+        assert_eq!(recharge_amount(&config, 0, 60_000_000), Some((50_000_000, 0)));
+        assert_eq!(recharge_amount(&RechargeConfig { is_enabled: false, ..config }, 0, 0), None);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RechargeConfigOutput {
+    /// `null` until a configuration is saved.
+    pub id: Option<String>,
+    pub customer_id: String,
+    pub currency_id: String,
+    pub is_enabled: bool,
+    pub threshold_type: ThresholdType,
+    pub threshold_value: f64,
+    pub target_balance: f64,
+    pub max_spend_limit: Option<f64>,
+    pub grant_expiration_period: GrantExpirationPeriod,
+    /// Spend of the current UTC calendar month across all pools, pending recharges included.
+    pub current_monthly_spend: f64,
+}
+
+impl RechargeConfigOutput {
+    pub fn new(account: &AccountState, month: i64) -> Self {
+        let to_f64 = super::amount::micros_to_f64;
+        let config = account.config.as_ref();
+        Self {
+            id: config.map(|c| c.id.clone()),
+            customer_id: account.customer_id.clone(),
+            currency_id: account.currency_id.clone(),
+            is_enabled: config.is_some_and(|c| c.is_enabled),
+            threshold_type: ThresholdType::CreditAmount,
+            threshold_value: config.map_or(0.0, |c| to_f64(c.threshold_micros)),
+            target_balance: config.map_or(0.0, |c| to_f64(c.target_micros)),
+            max_spend_limit: config.and_then(|c| c.max_spend_limit_micros).map(to_f64),
+            grant_expiration_period: config.map_or(GrantExpirationPeriod::OneMonth, |c| c.grant_expiration),
+            current_monthly_spend: to_f64(account.spend_in(month)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RechargeOutcomeInput {
+    pub recharge_id: String,
+    /// Why the payment failed (for `failRecharge`), carried into the event.
+    pub reason: Option<String>,
+}
