@@ -55,6 +55,45 @@ export const CATALOG = Object.freeze({
   ],
 });
 
+const MICROS_PER_CREDIT = 1_000_000;
+
+/**
+ * `a − b` for credit amounts, exact to the micro as the library computes it
+ * (integer micros, then ÷ 10⁶), so 0.3 − 0.1 is 0.2, not 0.19999999999999998.
+ */
+export const creditDiff = (a, b) => (Math.round(a * MICROS_PER_CREDIT) - Math.round(b * MICROS_PER_CREDIT)) / MICROS_PER_CREDIT;
+
+/**
+ * The exact `getCreditBalance` result of one pool: every figure 0 unless
+ * `figures` gives it, and `availableBalance` always derived from the given
+ * `currentBalance` and `reservedAmount` (it may not be passed in).
+ *
+ *     poolBalance("c1", "ws-1", { currentBalance: 40, totalGranted: 40 })
+ */
+export function poolBalance(customerId, resourceId, figures = {}, currencyId = CURRENCY) {
+  assert.ok(!("availableBalance" in figures), "availableBalance is derived from currentBalance − reservedAmount; pass those instead");
+  const balance = {
+    customerId,
+    resourceId,
+    currencyId,
+    currentBalance: 0,
+    totalGranted: 0,
+    totalConsumed: 0,
+    totalExpired: 0,
+    totalVoided: 0,
+    reservedAmount: 0,
+    ...figures,
+  };
+  return { ...balance, availableBalance: creditDiff(balance.currentBalance, balance.reservedAmount) };
+}
+
+/**
+ * The `getCreditBalance` result of a pool that never held anything. Do not
+ * spread it and override `currentBalance` (its `availableBalance` would stay
+ * 0): use `poolBalance` with the figures.
+ */
+export const zeroBalance = (customerId, resourceId, currencyId = CURRENCY) => poolBalance(customerId, resourceId, {}, currencyId);
+
 /** A synchronous store over a Map: get/put return plain values. */
 export function memoryKv(map = new Map()) {
   const stats = { gets: 0, puts: 0 };

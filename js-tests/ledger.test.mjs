@@ -24,21 +24,12 @@ import {
   makeLedger,
   memoryKv,
   normalizeIds,
+  poolBalance,
   rejectsWith,
   snapshot,
   withoutEvents,
+  zeroBalance,
 } from "./helpers.mjs";
-
-const zeroBalance = (customerId, resourceId, currencyId = CURRENCY) => ({
-  customerId,
-  resourceId,
-  currencyId,
-  currentBalance: 0,
-  totalGranted: 0,
-  totalConsumed: 0,
-  totalExpired: 0,
-  totalVoided: 0,
-});
 
 const balanceOf = (ledger, customerId, resourceId, currencyId = CURRENCY) =>
   ledger.getCreditBalance({ customerId, ...(resourceId === null ? {} : { resourceId }), currencyId });
@@ -132,24 +123,21 @@ describe("resource isolation", () => {
       timestamp: iso(T0 + 4 * MS_SECOND),
     });
 
-    assert.deepEqual(await balanceOf(ledger, cust, "ws-a"), {
-      ...zeroBalance(cust, "ws-a"),
+    assert.deepEqual(await balanceOf(ledger, cust, "ws-a"), poolBalance(cust, "ws-a", {
       currentBalance: 120,
       totalGranted: 150,
       totalConsumed: 30,
-    });
-    assert.deepEqual(await balanceOf(ledger, cust, "ws-b"), {
-      ...zeroBalance(cust, "ws-b"),
+    }));
+    assert.deepEqual(await balanceOf(ledger, cust, "ws-b"), poolBalance(cust, "ws-b", {
       currentBalance: -30,
       totalGranted: 100,
       totalConsumed: 130,
-    });
-    assert.deepEqual(await balanceOf(ledger, cust, null), {
-      ...zeroBalance(cust, null),
+    }));
+    assert.deepEqual(await balanceOf(ledger, cust, null), poolBalance(cust, null, {
       currentBalance: 90,
       totalGranted: 100,
       totalConsumed: 10,
-    });
+    }));
 
     // Ledgers: each scope holds exactly its own events.
     const eventsA = await allEvents(ledger, { customerId: cust, resourceId: "ws-a" });
@@ -240,11 +228,10 @@ describe("resource isolation", () => {
     assert.equal(images.credit.currencyId, CURRENCY_2);
     assert.equal(images.credit.currentBalance, -4);
     assert.equal((await balanceOf(ledger, cust, "ws-a")).currentBalance, 160);
-    assert.deepEqual(await balanceOf(ledger, cust, "ws-a", CURRENCY_2), {
-      ...zeroBalance(cust, "ws-a", CURRENCY_2),
+    assert.deepEqual(await balanceOf(ledger, cust, "ws-a", CURRENCY_2), poolBalance(cust, "ws-a", {
       currentBalance: -4,
       totalConsumed: 4,
-    });
+    }, CURRENCY_2));
   });
 });
 
@@ -264,12 +251,11 @@ describe("persistence", () => {
     await first.reportUsage({ ...scope, featureId: FEATURE, value: 25, idempotencyKey: "use-25" });
 
     const second = makeLedger({ kv, clk });
-    assert.deepEqual(await second.getCreditBalance({ ...scope, currencyId: CURRENCY }), {
-      ...zeroBalance(cust, "ws-1"),
+    assert.deepEqual(await second.getCreditBalance({ ...scope, currencyId: CURRENCY }), poolBalance(cust, "ws-1", {
       currentBalance: 115,
       totalGranted: 140,
       totalConsumed: 25,
-    });
+    }));
     assert.deepEqual(await allGrants(second, scope), await allGrants(first, scope));
     assert.deepEqual(await allEvents(second, scope), await allEvents(first, scope));
 
@@ -412,13 +398,12 @@ describe("sync and async kv", () => {
     assert.equal(out["grant-scheduled"].status, "SCHEDULED");
     assert.equal(out["balance-g"].currentBalance, 23);
     // The promotional grant (20, expiring at T0 + 2 days) expired untouched.
-    assert.deepEqual(out["balance-a-tokens"], {
-      ...zeroBalance("cust-script", "ws-a"),
+    assert.deepEqual(out["balance-a-tokens"], poolBalance("cust-script", "ws-a", {
       currentBalance: 1.845678,
       totalGranted: 132.345678,
       totalConsumed: 110.5,
       totalExpired: 20,
-    });
+    }));
     assert.equal(out["balance-a-images"].currentBalance, -3);
     assert.equal(out["balance-b-tokens"].currentBalance, 980);
     assert.equal(out["balance-g-tokens"].currentBalance, 23);
@@ -497,12 +482,11 @@ describe("burn order", () => {
     );
     assert.ok(consumed.every((e) => e.featureId === FEATURE && e.currencyId === CURRENCY && e.resourceId === "ws-burn"));
 
-    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), {
-      ...zeroBalance("cust-burn", "ws-burn"),
+    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), poolBalance("cust-burn", "ws-burn", {
       currentBalance: -5,
       totalGranted: 75,
       totalConsumed: 80,
-    });
+    }));
   });
 
   test("plan credits (recurring, expiring at period end) burn before a never-expiring PAID grant of equal priority", async () => {
@@ -570,7 +554,7 @@ describe("idempotency", () => {
     // The repeat answers the first grant, and commits (so reports) no event.
     assert.deepEqual(withoutEvents(grantAgain), withoutEvents(grant));
     assert.deepEqual(grantAgain.events, []);
-    assert.deepEqual(await balance(), { ...zeroBalance("cust-idem", "ws-1"), currentBalance: 140, totalGranted: 150, totalConsumed: 10 });
+    assert.deepEqual(await balance(), poolBalance("cust-idem", "ws-1", { currentBalance: 140, totalGranted: 150, totalConsumed: 10 }));
     assert.equal((await allGrants(ledger, scope)).filter((g) => g.id === grant.id).length, 1);
     assert.equal((await allEvents(ledger, { ...scope, eventType: ["CREDITS_GRANTED"] })).length, 2);
     await rejectsWith(ledger.grantCredits({ ...scope, currencyId: CURRENCY, amount: 60, grantType: "PAID", idempotencyKey: "grant-1" }), "IDEMPOTENCY_CONFLICT");
@@ -620,7 +604,7 @@ describe("idempotency", () => {
     await rejectsWith(ledger.consumeCredits({ ...scope, currencyId: CURRENCY, amount: 6, idempotencyKey: "job-1" }), "IDEMPOTENCY_CONFLICT");
     assert.deepEqual(snapshot(map), storeAfterFillers);
     assert.deepEqual(await allEvents(ledger, scope), eventsAfterFillers);
-    assert.deepEqual(await balance(), { ...zeroBalance("cust-idem", "ws-1"), currentBalance: 115, totalGranted: 150, totalConsumed: 35 });
+    assert.deepEqual(await balance(), poolBalance("cust-idem", "ws-1", { currentBalance: 115, totalGranted: 150, totalConsumed: 35 }));
   });
 
   test("keys are per scope: the same key in another workspace is a new operation", async () => {
@@ -654,12 +638,11 @@ describe("exact decimal amounts", () => {
       assert.equal(r.credit.currentUsage, usages[i]);
       assert.equal(r.credit.currentBalance, balances[i]);
     }
-    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), {
-      ...zeroBalance("cust-dec", "ws-1"),
+    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), poolBalance("cust-dec", "ws-1", {
       currentBalance: 99,
       totalGranted: 100,
       totalConsumed: 1,
-    });
+    }));
     const consumed = await allEvents(ledger, { ...scope, eventType: ["CREDITS_CONSUMED"] });
     assert.deepEqual(consumed.map((e) => e.amount), Array(10).fill(0.1));
 
@@ -714,7 +697,7 @@ describe("overdraft", () => {
     clk.advance(MS_SECOND);
     const over = await ledger.reportUsage({ ...scope, featureId: FEATURE, value: 25, idempotencyKey: "od-1" });
     assert.deepEqual(over.credit, { currencyId: CURRENCY, consumed: 25, currentUsage: 25, usageLimit: 10, currentBalance: -15, timestamp: iso(T0 + MS_SECOND) });
-    assert.deepEqual(await balance(), { ...zeroBalance(cust, "ws-od"), currentBalance: -15, totalGranted: 10, totalConsumed: 25 });
+    assert.deepEqual(await balance(), poolBalance(cust, "ws-od", { currentBalance: -15, totalGranted: 10, totalConsumed: 25 }));
 
     let grants = await allGrants(ledger, scope);
     let overdrafts = grants.filter((g) => g.grantType === "OVERDRAFT");
@@ -738,7 +721,7 @@ describe("overdraft", () => {
     assert.equal(fifty.amount, 50);
     assert.equal(fifty.consumedAmount, 15);
     assert.equal(fifty.status, "ACTIVE");
-    assert.deepEqual(await balance(), { ...zeroBalance(cust, "ws-od"), currentBalance: 35, totalGranted: 60, totalConsumed: 25 });
+    assert.deepEqual(await balance(), poolBalance(cust, "ws-od", { currentBalance: 35, totalGranted: 60, totalConsumed: 25 }));
     const settled = await grantById(ledger, scope, od.id);
     assert.equal(settled.status, "VOIDED");
     assert.equal(settled.consumedAmount, 0);
@@ -778,7 +761,7 @@ describe("overdraft", () => {
     assert.equal(active.length, 1);
     assert.equal(active[0].id, partly.id);
     assert.equal(active[0].consumedAmount, 6);
-    assert.deepEqual(await balance(), { ...zeroBalance(cust, "ws-od"), currentBalance: -6, totalGranted: 63, totalConsumed: 69 });
+    assert.deepEqual(await balance(), poolBalance(cust, "ws-od", { currentBalance: -6, totalGranted: 63, totalConsumed: 69 }));
   });
 
   test("consumeCredits without a subscription also overdrafts an empty pool", async () => {
@@ -815,7 +798,7 @@ describe("clock: scheduled grants and expiry", () => {
     assert.equal(A.status, "SCHEDULED");
     assert.equal(A.effectiveAt, iso(T0 + MS_HOUR));
     assert.equal(A.consumedAmount, 0);
-    assert.deepEqual(await balance(), { ...zeroBalance("cust-sched", "ws-1"), currentBalance: 10, totalGranted: 10 });
+    assert.deepEqual(await balance(), poolBalance("cust-sched", "ws-1", { currentBalance: 10, totalGranted: 10 }));
 
     // A would burn first (priority 0) but is not effective yet.
     const early = await ledger.reportUsage({ ...scope, featureId: FEATURE, value: 4 });
@@ -829,7 +812,7 @@ describe("clock: scheduled grants and expiry", () => {
     assert.deepEqual(brief(await allEvents(ledger, { ...scope, eventType: ["CREDITS_GRANTED"] })), [["CREDITS_GRANTED", 10, C.id]]);
 
     clk.set(T0 + MS_HOUR);
-    assert.deepEqual(await balance(), { ...zeroBalance("cust-sched", "ws-1"), currentBalance: 26, totalGranted: 30, totalConsumed: 4 });
+    assert.deepEqual(await balance(), poolBalance("cust-sched", "ws-1", { currentBalance: 26, totalGranted: 30, totalConsumed: 4 }));
     assert.equal((await grantById(ledger, scope, A.id)).status, "ACTIVE");
     const granted = await allEvents(ledger, { ...scope, eventType: ["CREDITS_GRANTED"] });
     assert.deepEqual(granted.map((e) => [e.amount, e.creditGrantId, e.timestamp]), [
@@ -862,7 +845,7 @@ describe("clock: scheduled grants and expiry", () => {
     assert.deepEqual(await allEvents(ledger, { ...scope, eventType: ["CREDITS_EXPIRED"] }), []);
 
     clk.set(T0 + 2 * MS_HOUR);
-    assert.deepEqual(await balance(), { ...zeroBalance("cust-exp", "ws-1"), currentBalance: 0, totalGranted: 30, totalConsumed: 10, totalExpired: 20 });
+    assert.deepEqual(await balance(), poolBalance("cust-exp", "ws-1", { currentBalance: 0, totalGranted: 30, totalConsumed: 10, totalExpired: 20 }));
     const expired = await grantById(ledger, scope, B.id);
     assert.equal(expired.status, "EXPIRED");
     assert.equal(expired.consumedAmount, 10);
@@ -881,7 +864,7 @@ describe("clock: scheduled grants and expiry", () => {
       [2, "CREDITS_EXPIRED", 20],
       [3, "CREDITS_CONSUMED", 1],
     ]);
-    assert.deepEqual(await balance(), { ...zeroBalance("cust-exp", "ws-1"), currentBalance: -1, totalGranted: 30, totalConsumed: 11, totalExpired: 20 });
+    assert.deepEqual(await balance(), poolBalance("cust-exp", "ws-1", { currentBalance: -1, totalGranted: 30, totalConsumed: 11, totalExpired: 20 }));
   });
 
   test("monthly plan credits do not roll over: the old period expires and a new grant starts", async () => {
@@ -898,7 +881,7 @@ describe("clock: scheduled grants and expiry", () => {
     clk.set(periodEnd - 1);
     assert.equal((await balance()).currentBalance, 70);
     clk.set(periodEnd);
-    assert.deepEqual(await balance(), { ...zeroBalance("cust-roll", "ws-1"), currentBalance: 100, totalGranted: 200, totalConsumed: 30, totalExpired: 70 });
+    assert.deepEqual(await balance(), poolBalance("cust-roll", "ws-1", { currentBalance: 100, totalGranted: 200, totalConsumed: 30, totalExpired: 70 }));
     const grants = (await allGrants(ledger, scope)).filter((g) => g.grantType === "RECURRING");
     assert.equal(grants.length, 2);
     const march = grants.find((g) => g.effectiveAt === iso(T0));
@@ -1042,12 +1025,11 @@ describe("concurrency", () => {
     // Each call saw a distinct running total: they were applied one after another.
     assert.deepEqual(results.map((r) => r.credit.currentUsage).sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1));
 
-    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), {
-      ...zeroBalance("cust-conc", "ws-1"),
+    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), poolBalance("cust-conc", "ws-1", {
       currentBalance: 50,
       totalGranted: 100,
       totalConsumed: 50,
-    });
+    }));
     const consumed = await allEvents(ledger, { ...scope, eventType: ["CREDITS_CONSUMED"] });
     assert.equal(consumed.length, 50);
     assert.ok(consumed.every((e) => e.amount === 1));
@@ -1114,13 +1096,12 @@ describe("subscriptions", () => {
     const pro = await ledger.provisionSubscription({ ...scope, planId: "plan-pro" });
     assert.notEqual(pro.id, basic.id);
     assert.equal(pro.subscription.planId, "plan-pro");
-    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), {
-      ...zeroBalance("cust-sub-2", "ws-1"),
+    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), poolBalance("cust-sub-2", "ws-1", {
       currentBalance: 1000,
       totalGranted: 1100,
       totalConsumed: 30,
       totalVoided: 70,
-    });
+    }));
     const grants = await allGrants(ledger, scope);
     const old = grants.find((g) => g.subscriptionId === basic.id);
     const fresh = grants.find((g) => g.subscriptionId === pro.id);
@@ -1144,12 +1125,11 @@ describe("subscriptions", () => {
     clk.set("2026-04-15T00:00:00.000Z");
     await ledger.consumeCredits({ ...scope, currencyId: CURRENCY_2, amount: 1, idempotencyKey: "april" }); // any write
     clk.set("2026-05-15T00:00:00.000Z");
-    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), {
-      ...zeroBalance("cust-sub-3", "ws-1"),
+    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), poolBalance("cust-sub-3", "ws-1", {
       currentBalance: 100,
       totalGranted: 300,
       totalExpired: 200,
-    });
+    }));
     const tokens = await allEvents(ledger, { ...scope, currencyId: CURRENCY });
     // Each period's grant is effective (and logged) at its period start.
     assert.deepEqual(tokens.map((e) => [e.eventType, e.amount, e.timestamp]), [
@@ -1186,12 +1166,11 @@ describe("subscriptions", () => {
         [3, "CREDITS_EXPIRED", 100],
         [4, "CREDITS_GRANTED", 100],
       ]);
-      assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), {
-        ...zeroBalance("cust-sub-4", "ws-1"),
+      assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), poolBalance("cust-sub-4", "ws-1", {
         currentBalance: 100,
         totalGranted: 300,
         totalExpired: 200,
-      });
+      }));
     },
   );
 });
@@ -1250,11 +1229,10 @@ describe("idempotency of grants that are no longer listed", () => {
       assert.equal(repeat.id, first.id);
       assert.equal(repeat.amount, 1);
       assert.equal(repeat.consumedAmount, 1);
-      assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), {
-        ...zeroBalance("cust-prune", "ws-1"),
+      assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), poolBalance("cust-prune", "ws-1", {
         totalGranted: 66,
         totalConsumed: 66,
-      });
+      }));
     },
   );
 });
@@ -1280,13 +1258,12 @@ describe("clock: several transitions between two writes", () => {
     assert.equal(window.expireAt, iso(T0 + 2 * MS_HOUR));
 
     clk.set(T0 + 3 * MS_HOUR);
-    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), {
-      ...zeroBalance("cust-window", "ws-1"),
+    assert.deepEqual(await ledger.getCreditBalance({ ...scope, currencyId: CURRENCY }), poolBalance("cust-window", "ws-1", {
       currentBalance: 0,
       totalGranted: 20,
       totalConsumed: 5,
       totalExpired: 15,
-    });
+    }));
     const readOnly = await allEvents(ledger, scope);
     const interesting = readOnly.filter((e) => e.eventType !== "CREDITS_VOIDED");
     assert.deepEqual(interesting.map((e) => [e.eventType, e.amount, e.timestamp]), [

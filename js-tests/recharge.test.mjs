@@ -392,6 +392,8 @@ describe("recharge with onRecharge", () => {
         totalConsumed: 15,
         totalExpired: 0,
         totalVoided: 0, // the recharge never paid anything, so nothing left the pool
+        reservedAmount: 0,
+        availableBalance: 15, // currentBalance − reservedAmount
       });
       assert.deepEqual(await configOf(ledger), { ...withoutEvents(config), isEnabled: false, currentMonthlySpend: 0 });
       assertEvents(seen, [
@@ -490,6 +492,8 @@ describe("recharge with onRecharge", () => {
       totalConsumed: 25,
       totalExpired: 0,
       totalVoided: 0,
+      reservedAmount: 0,
+      availableBalance: 50, // currentBalance − reservedAmount
     });
     const low = (threshold) => usageLow(WS_A, T1, threshold, -15, -150, 10);
     assertEvents(seen, [
@@ -576,6 +580,8 @@ describe("exactly once", () => {
       totalConsumed: 100,
       totalExpired: 0,
       totalVoided: 0,
+      reservedAmount: 0,
+      availableBalance: 35, // currentBalance − reservedAmount
     });
     assert.equal((await configOf(ledger)).currentMonthlySpend, 35);
   });

@@ -99,6 +99,8 @@ test("require('credit-pools') exposes a working CreditLedger", async () => {
     totalConsumed: 150,
     totalExpired: 0,
     totalVoided: 0,
+    reservedAmount: 0,
+    availableBalance: 4950, // currentBalance − reservedAmount
   });
 
   // The plan's 100 credits (expiring at the period end) burn before the paid grant.

@@ -27,24 +27,15 @@ import {
   iso,
   makeLedger,
   memoryKv,
+  poolBalance,
   rejectsWith,
   snapshot,
   withoutEvents,
+  zeroBalance,
 } from "./helpers.mjs";
 
 const APR_1 = Date.parse("2026-04-01T00:00:00.000Z");
 const MAY_1 = Date.parse("2026-05-01T00:00:00.000Z");
-
-const zeroBalance = (customerId, resourceId, currencyId = CURRENCY) => ({
-  customerId,
-  resourceId,
-  currencyId,
-  currentBalance: 0,
-  totalGranted: 0,
-  totalConsumed: 0,
-  totalExpired: 0,
-  totalVoided: 0,
-});
 
 /** A fresh in-memory ledger on a clock at `start`. */
 function setup(start = T0, catalog = CATALOG) {
@@ -78,7 +69,7 @@ describe("rule 1: overdraft 15, then a grant of 50", () => {
       // An empty pool going into overdraft: no balance fell from above 0, no grant was emptied.
       events: [],
     });
-    assert.deepEqual(await balanceOf(ledger, scope), { ...zeroBalance("cust-r1", "ws-1"), currentBalance: -15, totalConsumed: 15 });
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r1", "ws-1", { currentBalance: -15, totalConsumed: 15 }));
 
     const grants = await allGrants(ledger, scope);
     assert.equal(grants.length, 1);
@@ -111,12 +102,11 @@ describe("rule 1: overdraft 15, then a grant of 50", () => {
     assert.equal(fifty.consumedAmount, 15);
     assert.equal(fifty.status, "ACTIVE");
     assert.equal(fifty.grantType, "PAID");
-    assert.deepEqual(await balanceOf(ledger, scope), {
-      ...zeroBalance("cust-r1", "ws-1"),
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r1", "ws-1", {
       currentBalance: 35,
       totalGranted: 50,
       totalConsumed: 15,
-    });
+    }));
 
     const settled = await grantById(ledger, scope, od.id);
     assert.deepEqual([settled.status, settled.amount, settled.consumedAmount, settled.voidedAt], ["VOIDED", 0, 0, at]);
@@ -170,7 +160,7 @@ describe("rule 2: priority beats expiry", () => {
         [p1Later.id, 10, "ACTIVE"],
       ].sort(),
     );
-    assert.deepEqual(await balanceOf(ledger, scope), { ...zeroBalance("cust-r2", "ws-1"), currentBalance: 7, totalGranted: 30, totalConsumed: 23 });
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r2", "ws-1", { currentBalance: 7, totalGranted: 30, totalConsumed: 23 }));
   });
 });
 
@@ -222,6 +212,7 @@ describe("rule 4: scheduled grant", () => {
       usageLimit: 0,
       currentUsage: 0,
       currentBalance: 0,
+      reservedAmount: 0,
       hasSoftLimit: false,
       usagePeriodEnd: null,
     };
@@ -235,7 +226,7 @@ describe("rule 4: scheduled grant", () => {
 
     clk.set(effectiveAt);
     assert.equal((await grantById(ledger, scope, g.id)).status, "ACTIVE");
-    assert.deepEqual(await balanceOf(ledger, scope), { ...zeroBalance("cust-r4", "ws-1"), currentBalance: 40, totalGranted: 40 });
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r4", "ws-1", { currentBalance: 40, totalGranted: 40 }));
     assert.deepEqual(await ledger.getCreditEntitlement({ ...scope, currencyId: CURRENCY, requestedUsage: 5 }), {
       ...denied,
       hasAccess: true,
@@ -274,17 +265,16 @@ describe("rule 5: expiry writes its event", () => {
     await ledger.consumeCredits({ ...scope, currencyId: CURRENCY, amount: 20, idempotencyKey: "c1" });
 
     clk.set(expireAt - 1);
-    assert.deepEqual(await balanceOf(ledger, scope), { ...zeroBalance("cust-r5", "ws-1"), currentBalance: 30, totalGranted: 50, totalConsumed: 20 });
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r5", "ws-1", { currentBalance: 30, totalGranted: 50, totalConsumed: 20 }));
     assert.equal((await grantById(ledger, scope, g.id)).status, "ACTIVE");
 
     clk.set(expireAt);
-    assert.deepEqual(await balanceOf(ledger, scope), {
-      ...zeroBalance("cust-r5", "ws-1"),
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r5", "ws-1", {
       currentBalance: 0,
       totalGranted: 50,
       totalConsumed: 20,
       totalExpired: 30,
-    });
+    }));
     const expiredGrant = await grantById(ledger, scope, g.id);
     assert.deepEqual([expiredGrant.status, expiredGrant.consumedAmount, expiredGrant.amount], ["EXPIRED", 20, 50]);
     const expired = await allEvents(ledger, { ...scope, eventType: ["CREDITS_EXPIRED"] });
@@ -303,13 +293,12 @@ describe("rule 5: expiry writes its event", () => {
     assert.equal((await grantById(ledger, scope, g.id)).consumedAmount, 20);
     assert.equal((await grantById(ledger, scope, g.id)).status, "EXPIRED");
     clk.advance(40 * MS_DAY);
-    assert.deepEqual(await balanceOf(ledger, scope), {
-      ...zeroBalance("cust-r5", "ws-1"),
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r5", "ws-1", {
       currentBalance: -5,
       totalGranted: 60,
       totalConsumed: 35,
       totalExpired: 30,
-    });
+    }));
     const all = await allEvents(ledger, scope);
     assert.deepEqual(eventsOf(all, g.id), [
       ["CREDITS_GRANTED", 50],
@@ -377,13 +366,12 @@ describe("rule 6: voidCreditGrant", () => {
       { ...low, thresholdPercentage: 20 },
     ]);
     assert.deepEqual(await grantById(ledger, scope, g.id), withoutEvents(voided));
-    assert.deepEqual(await balanceOf(ledger, scope), {
-      ...zeroBalance("cust-r6", "ws-1"),
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r6", "ws-1", {
       currentBalance: 5,
       totalGranted: 45,
       totalConsumed: 15,
       totalVoided: 25,
-    });
+    }));
     const voids = await allEvents(ledger, { ...scope, eventType: ["CREDITS_VOIDED"] });
     assert.deepEqual(voids.map((e) => [e.amount, e.creditGrantId, e.timestamp]), [[25, g.id, iso(voidAt)]]);
 
@@ -427,13 +415,12 @@ describe("rule 6: voidCreditGrant", () => {
     before = snapshot(map);
     await rejectsWith(ledger.voidCreditGrant({ id: exp.id }), "INVALID_STATE");
     assert.deepEqual(snapshot(map), before);
-    assert.deepEqual(await balanceOf(ledger, scope, CURRENCY_2), {
-      ...zeroBalance("cust-r6-fail", "ws-1", CURRENCY_2),
+    assert.deepEqual(await balanceOf(ledger, scope, CURRENCY_2), poolBalance("cust-r6-fail", "ws-1", {
       currentBalance: -1,
       totalGranted: 9,
       totalConsumed: 1,
       totalExpired: 9,
-    });
+    }, CURRENCY_2));
     assert.deepEqual(await allEvents(ledger, { ...scope, eventType: ["CREDITS_VOIDED"] }), []);
   });
 
@@ -453,7 +440,7 @@ describe("rule 6: voidCreditGrant", () => {
     assert.equal(used.credit.currentBalance, -3);
     const events = await allEvents(ledger, scope);
     assert.deepEqual(eventsOf(events, g.id), []);
-    assert.deepEqual(await balanceOf(ledger, scope), { ...zeroBalance("cust-r6-sched", "ws-1"), currentBalance: -3, totalConsumed: 3 });
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r6-sched", "ws-1", { currentBalance: -3, totalConsumed: 3 }));
     assert.equal((await grantById(ledger, scope, g.id)).consumedAmount, 0);
   });
 
@@ -469,22 +456,20 @@ describe("rule 6: voidCreditGrant", () => {
     clk.advance(MS_HOUR);
     const voided = await ledger.voidCreditGrant({ id: rec.id });
     assert.deepEqual([voided.id, voided.status, voided.voidedAt, voided.subscriptionId], [rec.id, "VOIDED", iso(T0 + 2 * MS_HOUR), sub.id]);
-    assert.deepEqual(await balanceOf(ledger, scope), {
-      ...zeroBalance("cust-r6-rec", "ws-1"),
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r6-rec", "ws-1", {
       currentBalance: 0,
       totalGranted: 100,
       totalConsumed: 10,
       totalVoided: 90,
-    });
+    }));
 
     clk.set(APR_1);
-    assert.deepEqual(await balanceOf(ledger, scope), {
-      ...zeroBalance("cust-r6-rec", "ws-1"),
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r6-rec", "ws-1", {
       currentBalance: 100,
       totalGranted: 200,
       totalConsumed: 10,
       totalVoided: 90,
-    });
+    }));
     const events = await allEvents(ledger, scope);
     assert.deepEqual(eventsOf(events, rec.id), [
       ["CREDITS_GRANTED", 100],
@@ -515,13 +500,12 @@ describe("rule 6: voidCreditGrant", () => {
     const voided = await second.voidCreditGrant({ id: g.id });
     assert.deepEqual([voided.id, voided.status, voided.customerId, voided.resourceId, voided.consumedAmount], [g.id, "VOIDED", "cust-r6-two", "ws-9", 2]);
     for (const l of [first, second]) {
-      assert.deepEqual(await balanceOf(l, scope), {
-        ...zeroBalance("cust-r6-two", "ws-9"),
+      assert.deepEqual(await balanceOf(l, scope), poolBalance("cust-r6-two", "ws-9", {
         currentBalance: 3,
         totalGranted: 15,
         totalConsumed: 2,
         totalVoided: 10,
-      });
+      }));
     }
     assert.equal((await grantById(first, { customerId: "cust-r6-other" }, other.id)).status, "ACTIVE");
     const before = snapshot(map);
@@ -558,13 +542,12 @@ describe("rule 7: monthly renewal without rollover", () => {
       currentBalance: 99,
       timestamp: "2026-05-15T00:00:00.000Z",
     });
-    assert.deepEqual(await balanceOf(ledger, scope), {
-      ...zeroBalance("cust-r7", "ws-1"),
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r7", "ws-1", {
       currentBalance: 99,
       totalGranted: 300,
       totalConsumed: 31,
       totalExpired: 170,
-    });
+    }));
     const may = await allEvents(ledger, scope);
     assert.deepEqual(may.slice(0, april.length), april, "the April read is a prefix of the May read");
     const recurring = (await allGrants(ledger, scope)).filter((g) => g.subscriptionId === sub.id);
@@ -616,12 +599,11 @@ describe("rule 7: monthly renewal without rollover", () => {
       ["2026-02-28T00:00:00.000Z", "2026-03-31T00:00:00.000Z", "EXPIRED"],
       ["2026-03-31T00:00:00.000Z", "2026-04-30T00:00:00.000Z", "ACTIVE"],
     ]);
-    assert.deepEqual(await balanceOf(ledger, scope), {
-      ...zeroBalance("cust-r7-jan", "ws-1"),
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r7-jan", "ws-1", {
       currentBalance: 100,
       totalGranted: 300,
       totalExpired: 200,
-    });
+    }));
     const granted = await allEvents(ledger, { ...scope, eventType: ["CREDITS_GRANTED"] });
     assert.deepEqual(granted.map((e) => e.timestamp), ["2026-01-31T00:00:00.000Z", "2026-02-28T00:00:00.000Z", "2026-03-31T00:00:00.000Z"]);
   });
@@ -647,13 +629,12 @@ describe("rule 7: monthly renewal without rollover", () => {
       ["CREDITS_GRANTED", 100, apr.id, iso(APR_1)],
       ["CREDITS_CONSUMED", 5, apr.id, iso(APR_1)],
     ]);
-    assert.deepEqual(await balanceOf(ledger, scope), {
-      ...zeroBalance("cust-r7-edge", "ws-1"),
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r7-edge", "ws-1", {
       currentBalance: 95,
       totalGranted: 200,
       totalConsumed: 45,
       totalExpired: 60,
-    });
+    }));
   });
 });
 
@@ -690,6 +671,7 @@ describe("rule 8: getCreditEntitlement", () => {
       usageLimit: 0,
       currentUsage: 0,
       currentBalance: 0,
+      reservedAmount: 0,
       hasSoftLimit: false,
       usagePeriodEnd: null,
     };
@@ -728,6 +710,7 @@ describe("rule 8: getCreditEntitlement", () => {
       usageLimit: 10,
       currentUsage: 12,
       currentBalance: -2,
+      reservedAmount: 0,
       hasSoftLimit: false,
       usagePeriodEnd: iso(APR_1),
     });
@@ -745,6 +728,7 @@ describe("rule 8: getCreditEntitlement", () => {
       usageLimit: 20,
       currentUsage: 12,
       currentBalance: 8,
+      reservedAmount: 0,
       hasSoftLimit: false,
       usagePeriodEnd: iso(MAY_1),
     });
@@ -768,6 +752,7 @@ describe("rule 8: getCreditEntitlement", () => {
       usageLimit: 10,
       currentUsage: 15,
       currentBalance: -5,
+      reservedAmount: 0,
       hasSoftLimit: true,
       usagePeriodEnd: iso(APR_1),
     };
@@ -789,7 +774,7 @@ describe("rule 9: estimateUsageCost writes nothing", () => {
       customerId: "cust-r9",
       resourceId: "ws-1",
       featureId: FEATURE,
-      estimates: [{ currencyId: CURRENCY, estimatedCost, currentBalance, balanceAfterEstimate, wouldOverdraft }],
+      estimates: [{ currencyId: CURRENCY, estimatedCost, currentBalance, balanceAfterEstimate, wouldOverdraft, reservedAmount: 0 }],
     });
 
     let before = snapshot(map);
@@ -814,13 +799,12 @@ describe("rule 9: estimateUsageCost writes nothing", () => {
     clk.set("2026-04-02T00:00:00.000Z");
     assert.deepEqual(await est(4), one(10, 1000, 990, false));
     assert.deepEqual(snapshot(map), before);
-    assert.deepEqual(await balanceOf(ledger, scope), {
-      ...zeroBalance("cust-r9", "ws-1"),
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r9", "ws-1", {
       currentBalance: 1000,
       totalGranted: 2050,
       totalConsumed: 20,
       totalExpired: 1030,
-    });
+    }));
     assert.deepEqual(snapshot(map), before);
 
     // Errors as reportUsage, none of them writes.
@@ -845,7 +829,7 @@ describe("rule 9: estimateUsageCost writes nothing", () => {
       customerId: "cust-r9-neg",
       resourceId: "ws-1",
       featureId: FEATURE,
-      estimates: [{ currencyId: CURRENCY, estimatedCost: 0.5, currentBalance: -3, balanceAfterEstimate: -3.5, wouldOverdraft: true }],
+      estimates: [{ currencyId: CURRENCY, estimatedCost: 0.5, currentBalance: -3, balanceAfterEstimate: -3.5, wouldOverdraft: true, reservedAmount: 0 }],
     });
   });
 });
@@ -912,12 +896,11 @@ describe("rule 10: idempotency repeat and conflict", () => {
     await rejectsWith(ledger.reportUsage({ ...scope, featureId: FEATURE, value: 25, idempotencyKey: "grant-1" }), "IDEMPOTENCY_CONFLICT");
     assert.deepEqual(snapshot(map), before);
 
-    assert.deepEqual(await balanceOf(ledger, scope), {
-      ...zeroBalance("cust-r10", "ws-1"),
+    assert.deepEqual(await balanceOf(ledger, scope), poolBalance("cust-r10", "ws-1", {
       currentBalance: 115,
       totalGranted: 125,
       totalConsumed: 10,
-    });
+    }));
     assert.deepEqual(brief(await allEvents(ledger, scope)).map(([t, a]) => [t, a]), [
       ["CREDITS_GRANTED", 100],
       ["CREDITS_CONSUMED", 6],

@@ -45,6 +45,19 @@ enum Op {
         resource: u8,
         paid: bool,
     },
+    Reserve {
+        resource: u8,
+        amount_cents: u32,
+        ttl_hours: u8,
+    },
+    Resolve {
+        resource: u8,
+        settle_percent: Option<u8>,
+    },
+    Strict {
+        resource: u8,
+        amount_cents: u32,
+    },
     Advance {
         hours: u16,
     },
@@ -60,7 +73,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (resource.clone(), 1u32..50_000, 0u8..8).prop_map(|(resource, amount_cents, key)| Op::Consume { resource, amount_cents, key }),
         1 => (resource.clone(), any::<u8>()).prop_map(|(resource, pick)| Op::Void { resource, pick }),
         1 => (any::<bool>(), 0u8..100, proptest::option::of(0u16..2_000)).prop_map(|(enabled, threshold, cap)| Op::Recharge { enabled, threshold, cap }),
-        2 => (resource, any::<bool>()).prop_map(|(resource, paid)| Op::Pay { resource, paid }),
+        2 => (resource.clone(), any::<bool>()).prop_map(|(resource, paid)| Op::Pay { resource, paid }),
+        2 => (resource.clone(), 1u32..50_000, 1u8..48).prop_map(|(resource, amount_cents, ttl_hours)| Op::Reserve { resource, amount_cents, ttl_hours }),
+        2 => (resource.clone(), proptest::option::of(0u8..=100)).prop_map(|(resource, settle_percent)| Op::Resolve { resource, settle_percent }),
+        2 => (resource, 1u32..50_000).prop_map(|(resource, amount_cents)| Op::Strict { resource, amount_cents }),
         2 => (1u16..2_000).prop_map(|hours| Op::Advance { hours }),
     ]
 }
@@ -70,6 +86,27 @@ fn resource_id(index: u8) -> Option<String> {
 }
 
 const C: &str = "prop-customer";
+
+/// Open reservations of a scope, read through the public API (the balance's
+/// reserved amount) and the store (their ids), oldest first.
+fn open_reservations(h: &Harness, resource: Option<&str>) -> Vec<(String, f64)> {
+    let entries = h.store().snapshot();
+    let head = entries.iter().find(|(key, _)| {
+        let stem = credit_pools::core::keys::Scope::new(C, resource).unwrap().head_key("credit-pools");
+        **key == stem
+    });
+    let Some((_, text)) = head else { return Vec::new() };
+    let value: serde_json::Value = serde_json::from_str(text).unwrap();
+    let now = *h.ledger.env().now_ms.borrow();
+    value["pools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|pool| pool["reservations"].as_array().cloned().unwrap_or_default())
+        .filter(|r| r["x"].as_i64().unwrap() > now)
+        .map(|r| (r["i"].as_str().unwrap().to_string(), r["a"].as_i64().unwrap() as f64 / 1e6))
+        .collect()
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64), ..ProptestConfig::default() })]
@@ -117,6 +154,35 @@ proptest! {
                         (None, _) => Ok(()),
                     }
                 }
+                Op::Reserve { resource, amount_cents, ttl_hours } => {
+                    let key = format!("r{}-{amount_cents}-{ttl_hours}", previous.iter().map(Vec::len).sum::<usize>());
+                    h.reserve(json!({ "customerId": C, "resourceId": resource_id(*resource), "currencyId": "ai-tokens",
+                        "amount": f64::from(*amount_cents) / 100.0, "ttlMs": i64::from(*ttl_hours) * 3_600_000, "idempotencyKey": key }))
+                        .map(|_| ())
+                }
+                Op::Resolve { resource, settle_percent } => {
+                    let rid = resource_id(*resource);
+                    let open = open_reservations(&h, rid.as_deref());
+                    match (open.first(), settle_percent) {
+                        (Some((id, amount)), Some(percent)) => h.settle(id, (amount * f64::from(*percent)).round() / 100.0).map(|_| ()),
+                        (Some((id, _)), None) => h.release(id).map(|_| ()),
+                        (None, _) => Ok(()),
+                    }
+                }
+                Op::Strict { resource, amount_cents } => {
+                    let rid = resource_id(*resource);
+                    let available_before = h.balance(C, rid.as_deref(), "ai-tokens").available_balance;
+                    let key = format!("s{}-{amount_cents}", previous.iter().map(Vec::len).sum::<usize>());
+                    let outcome = h.consume(json!({ "customerId": C, "resourceId": rid, "currencyId": "ai-tokens",
+                        "amount": f64::from(*amount_cents) / 100.0, "idempotencyKey": key, "requireBalance": true }));
+                    let available_after = h.balance(C, rid.as_deref(), "ai-tokens").available_balance;
+                    if outcome.is_ok() {
+                        prop_assert!(available_after >= 0.0, "a requireBalance debit never overdraws: {available_before} -> {available_after}");
+                    } else {
+                        prop_assert_eq!(available_after, available_before, "a refused debit changes nothing");
+                    }
+                    outcome.map(|_| ())
+                }
                 Op::Advance { hours } => {
                     now += i64::from(*hours) * 3_600_000;
                     h.ledger.env().set_now(now);
@@ -126,7 +192,11 @@ proptest! {
             if let Err(error) = outcome {
                 // Expected refusals: usage in a scope nobody provisioned (NOT_FOUND),
                 // voiding a finished or overdraft grant (INVALID_STATE).
-                let expected = match op { Op::Void { .. } => "INVALID_STATE", _ => "NOT_FOUND" };
+                let expected = match op {
+                    Op::Void { .. } => "INVALID_STATE",
+                    Op::Reserve { .. } | Op::Strict { .. } => "INSUFFICIENT_CREDITS",
+                    _ => "NOT_FOUND",
+                };
                 prop_assert_eq!(error.code(), expected, "{:?} failed: {}", op, error);
             }
             for resource in 0..3u8 {
@@ -145,6 +215,8 @@ proptest! {
                     .filter(|g| format!("{:?}", g.status) == "Active")
                     .map(|g| g.amount - g.consumed_amount).sum();
                 prop_assert_eq!((active * 1e6).round() as i64, balance_micros);
+                prop_assert!(balance.reserved_amount >= 0.0);
+                prop_assert_eq!(((balance.current_balance - balance.reserved_amount) * 1e6).round(), (balance.available_balance * 1e6).round());
                 let pending = h.grants(C, rid.as_deref()).iter().filter(|g| format!("{:?}", g.status) == "PaymentPending").count();
                 prop_assert!(pending <= 1, "one recharge at a time per pool");
                 previous[resource as usize] = events;

@@ -236,6 +236,8 @@ async function roundTrip(kv) {
       totalConsumed: 1200,
       totalExpired: 0,
       totalVoided: 0,
+      reservedAmount: 0,
+      availableBalance: 300, // currentBalance − reservedAmount
     },
     "getCreditBalance after usage",
   );

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use super::amount::{micros_to_f64, AmountInput};
 use super::error::{LedgerError, LedgerResult};
+use super::formula::DimensionValue;
 use super::keys::check_id;
 use super::ledger_event::{EventKind, EventRecord};
 use super::limits::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
@@ -62,6 +63,12 @@ pub struct ReportUsageInput {
     pub value: AmountInput,
     pub idempotency_key: Option<String>,
     pub created_at: Option<TimeInput>,
+    /// Debit only if the available balance (after reservations) covers it;
+    /// otherwise reject with `INSUFFICIENT_CREDITS` and change nothing.
+    pub require_balance: Option<bool>,
+    /// Attributes of the usage (model, region, …): inputs of a plan's
+    /// `costFormula`, and keys `getCreditUsage` can group by.
+    pub dimensions: Option<BTreeMap<String, DimensionValue>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +81,7 @@ pub struct ConsumeCreditsInput {
     pub amount: AmountInput,
     pub idempotency_key: String,
     pub created_at: Option<TimeInput>,
+    pub require_balance: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +123,49 @@ pub struct GetCreditGrantsInput {
     pub currency_id: Option<String>,
     pub limit: Option<f64>,
     pub cursor: Option<String>,
+}
+
+/// Dimensions per usage, and the byte length of a key and of a text value.
+pub const DIMENSIONS_MAX: usize = 16;
+pub const DIMENSION_KEY_BYTES_MAX: usize = 64;
+pub const DIMENSION_TEXT_BYTES_MAX: usize = 128;
+
+/// Checks a usage's dimensions: at most `DIMENSIONS_MAX`, keys that a formula
+/// can name (`[A-Za-z_][A-Za-z0-9_]*`), finite numbers, bounded text.
+pub fn check_dimensions(dimensions: &Option<BTreeMap<String, DimensionValue>>) -> LedgerResult<()> {
+    let Some(dimensions) = dimensions else { return Ok(()) };
+    if dimensions.len() > DIMENSIONS_MAX {
+        return Err(LedgerError::invalid("dimensions", format!("has more than {DIMENSIONS_MAX} entries")));
+    }
+    for (key, value) in dimensions {
+        let name_ok = key.len() <= DIMENSION_KEY_BYTES_MAX
+            && key.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !name_ok {
+            return Err(LedgerError::invalid(
+                "dimensions",
+                format!("key {key:?} must match [A-Za-z_][A-Za-z0-9_]* (at most {DIMENSION_KEY_BYTES_MAX} bytes)"),
+            ));
+        }
+        let value_ok = match value {
+            DimensionValue::Number(number) => number.is_finite(),
+            DimensionValue::Text(text) => text.len() <= DIMENSION_TEXT_BYTES_MAX,
+            DimensionValue::Flag(_) => true,
+        };
+        if !value_ok {
+            return Err(LedgerError::invalid(
+                &format!("dimensions.{key}"),
+                format!("must be a finite number, a boolean or text of at most {DIMENSION_TEXT_BYTES_MAX} bytes"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The dimensions as stored on ledger rows: canonical text values.
+pub fn canonical_dimensions(dimensions: &Option<BTreeMap<String, DimensionValue>>) -> Option<BTreeMap<String, String>> {
+    let dimensions = dimensions.as_ref().filter(|d| !d.is_empty())?;
+    Some(dimensions.iter().map(|(k, v)| (k.clone(), v.canonical())).collect())
 }
 
 /// Validates an optional id field.
@@ -250,6 +301,10 @@ pub struct CreditBalanceOutput {
     pub total_consumed: f64,
     pub total_expired: f64,
     pub total_voided: f64,
+    /// Credit held by open reservations.
+    pub reserved_amount: f64,
+    /// `currentBalance − reservedAmount`: what a `requireBalance` debit may take.
+    pub available_balance: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -330,6 +385,8 @@ pub struct CreditEntitlementOutput {
     /// Lifetime credits consumed from the pool (Stigg's `currentUsage`).
     pub current_usage: f64,
     pub current_balance: f64,
+    /// Credit held by open reservations; access is judged on the balance less this.
+    pub reserved_amount: f64,
     pub has_soft_limit: bool,
     /// End of the subscription's current credit period for this currency, if any.
     pub usage_period_end: Option<String>,
@@ -342,6 +399,7 @@ pub struct EstimateUsageCostInput {
     pub resource_id: Option<String>,
     pub feature_id: String,
     pub value: AmountInput,
+    pub dimensions: Option<BTreeMap<String, DimensionValue>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -351,7 +409,9 @@ pub struct CostEstimate {
     pub estimated_cost: f64,
     pub current_balance: f64,
     pub balance_after_estimate: f64,
+    /// True when the cost exceeds the balance less open reservations.
     pub would_overdraft: bool,
+    pub reserved_amount: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -361,4 +421,133 @@ pub struct UsageCostEstimation {
     pub resource_id: Option<String>,
     pub feature_id: String,
     pub estimates: Vec<CostEstimate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReserveCreditsInput {
+    pub customer_id: String,
+    pub resource_id: Option<String>,
+    #[serde(alias = "creditTypeId")]
+    pub currency_id: String,
+    pub amount: AmountInput,
+    /// How long the credit is held before it returns by itself.
+    pub ttl_ms: f64,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettleReservationInput {
+    pub reservation_id: String,
+    /// What was actually used: at most the reserved amount; the rest returns.
+    pub amount: AmountInput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseReservationInput {
+    pub reservation_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationOutput {
+    pub reservation_id: String,
+    pub customer_id: String,
+    pub resource_id: Option<String>,
+    pub currency_id: String,
+    pub amount: f64,
+    pub expires_at: String,
+    /// The pool's balance less every open reservation, this one included.
+    pub available_balance: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationResolution {
+    pub reservation_id: String,
+    pub customer_id: String,
+    pub resource_id: Option<String>,
+    pub currency_id: String,
+    /// Credits consumed (through the burn order, with ledger events).
+    pub settled_amount: f64,
+    /// Credits returned to the pool's available balance.
+    pub released_amount: f64,
+    pub credit: CreditUsageOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Granularity {
+    #[serde(rename = "HOUR")]
+    Hour,
+    #[serde(rename = "DAY")]
+    Day,
+    #[serde(rename = "MONTH")]
+    Month,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetCreditUsageInput {
+    pub customer_id: String,
+    pub resource_id: Option<String>,
+    #[serde(alias = "creditTypeId")]
+    pub currency_id: Option<String>,
+    pub start_date: TimeInput,
+    pub end_date: TimeInput,
+    /// Up to 3 of `"featureId"` or dimension keys.
+    pub group_by: Option<Vec<String>>,
+    pub granularity: Option<Granularity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsagePoint {
+    /// Start of the bucket (UTC hour, day or month).
+    pub timestamp: String,
+    pub value: f64,
+    pub event_count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageSeries {
+    /// The group's value for each `groupBy` key (`null` where a usage lacked it).
+    pub group: BTreeMap<String, Option<String>>,
+    pub currency_id: String,
+    pub total_credits: f64,
+    pub event_count: u64,
+    pub points: Vec<UsagePoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreditUsageReport {
+    pub customer_id: String,
+    pub resource_id: Option<String>,
+    pub currency_id: Option<String>,
+    pub start_date: String,
+    pub end_date: String,
+    pub granularity: Granularity,
+    pub group_by: Vec<String>,
+    pub series: Vec<UsageSeries>,
+    /// False when the range held more history than one query reads
+    /// (`USAGE_QUERY_PAGES_MAX` pages); narrow the range to see the rest.
+    pub complete: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferSubscriptionInput {
+    pub subscription_id: String,
+    pub destination_resource_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferSubscriptionResult {
+    pub subscription: SubscriptionOutput,
+    /// The resource the subscription left (`null`: the customer's global pool).
+    pub source_resource_id: Option<String>,
 }

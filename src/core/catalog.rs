@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use super::amount::AmountInput;
 use super::error::{LedgerError, LedgerResult};
+use super::formula::Formula;
 use super::keys::check_id;
 use super::limits::{CURRENCIES_MAX, PLANS_MAX, PLAN_ENTRIES_MAX, TEXT_BYTES_MAX};
 
@@ -65,7 +66,10 @@ pub struct CreditRateInput {
     pub feature_id: String,
     #[serde(alias = "creditTypeId")]
     pub currency_id: String,
-    pub amount: AmountInput,
+    /// Credits per unit; optional when `costFormula` prices the usage instead.
+    pub amount: Option<AmountInput>,
+    /// Credits as an expression over the usage's dimensions (and `value`).
+    pub cost_formula: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +96,7 @@ pub struct PlanCredit {
 pub struct CreditRate {
     pub currency_id: String,
     pub amount_micros: i64,
+    pub formula: Option<Formula>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,9 +180,20 @@ impl Catalog {
             self.currency(&rate.currency_id).map_err(|_| {
                 LedgerError::invalid(&format!("{field}.currencyId"), format!("unknown currency {:?}", rate.currency_id))
             })?;
-            let amount_micros = rate.amount.positive_micros(&format!("{field}.amount"))?;
-            let previous = credit_rates
-                .insert(rate.feature_id.clone(), CreditRate { currency_id: rate.currency_id, amount_micros });
+            let formula = rate
+                .cost_formula
+                .as_deref()
+                .map(|text| Formula::parse(&format!("{field}.costFormula"), text))
+                .transpose()?;
+            let amount_micros = match (&rate.amount, &formula) {
+                (Some(amount), _) => amount.positive_micros(&format!("{field}.amount"))?,
+                (None, Some(_)) => 0,
+                (None, None) => {
+                    return Err(LedgerError::invalid(&format!("{field}.amount"), "is required without a costFormula"))
+                }
+            };
+            let entry = CreditRate { currency_id: rate.currency_id, amount_micros, formula };
+            let previous = credit_rates.insert(rate.feature_id.clone(), entry);
             if previous.is_some() {
                 // One feature burns one currency on a plan, as in Stigg.
                 return Err(LedgerError::invalid(

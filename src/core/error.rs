@@ -15,6 +15,8 @@ pub enum LedgerError {
     /// The operation does not apply to the target's current state (voiding a
     /// grant twice, voiding an overdraft grant).
     InvalidState { what: String },
+    /// A `requireBalance` debit or a reservation the available balance cannot cover.
+    InsufficientCredits { currency_id: String, available_micros: i64, requested_micros: i64 },
     /// A named bound from `limits.rs` would be exceeded.
     LimitExceeded { what: String, limit: u64 },
     /// The host store failed (a `get` or `put` threw or rejected).
@@ -32,6 +34,7 @@ impl LedgerError {
             Self::IdempotencyConflict { .. } => "IDEMPOTENCY_CONFLICT",
             Self::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             Self::InvalidState { .. } => "INVALID_STATE",
+            Self::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
             Self::StoreError { .. } => "STORE_ERROR",
             Self::CorruptState { .. } => "CORRUPT_STATE",
         }
@@ -64,6 +67,12 @@ impl fmt::Display for LedgerError {
             }
             Self::LimitExceeded { what, limit } => write!(f, "{what} exceeds the limit of {limit}"),
             Self::InvalidState { what } => write!(f, "{what}"),
+            Self::InsufficientCredits { currency_id, available_micros, requested_micros } => write!(
+                f,
+                "pool {currency_id:?} has {} credits available (balance less open reservations); {} requested",
+                super::amount::micros_to_f64(*available_micros),
+                super::amount::micros_to_f64(*requested_micros)
+            ),
             Self::StoreError { key, reason } => write!(f, "store failed on key `{key}`: {reason}"),
             Self::CorruptState { key, reason } => {
                 write!(f, "stored value at key `{key}` is not valid credit-pools state: {reason}")

@@ -174,7 +174,7 @@ fn depleted_grants(old: &Pool, new: &Pool, now_ms: UnixMs, sink: &mut EventSink)
 /// The period low-balance alerts count in: the subscription's credit period
 /// for this currency, else the UTC calendar month.
 fn alert_period_start(head: &ScopeHead, currency_id: &str, now_ms: UnixMs) -> UnixMs {
-    let period = head.subscription.as_ref().and_then(|sub| {
+    let period = head.active_subscription().and_then(|sub| {
         let credit = sub.credits.iter().find(|c| c.currency_id == currency_id)?;
         let months = credit.cadence.months();
         Some(sub.period_bounds(months, sub.period_index(months, now_ms)?).0)

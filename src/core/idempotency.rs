@@ -24,6 +24,7 @@ pub enum OperationKind {
     Grant,
     Usage,
     Consume,
+    Reserve,
 }
 
 /// What a committed keyed operation leaves behind.
@@ -42,6 +43,9 @@ pub struct KeyEntry {
     pub grant_id: Option<String>,
     #[serde(rename = "t")]
     pub at_ms: UnixMs,
+    /// For a reservation: when it expires (a repeat answers with it).
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<UnixMs>,
 }
 
 /// A key evicted from the head's window, stored under its own store key.

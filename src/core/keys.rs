@@ -45,6 +45,13 @@ pub fn account_key(prefix: &str, customer_id: &str, currency_id: &str) -> String
     key
 }
 
+/// `{prefix}/r/{len}:{reservation id}`: which scope holds a reservation.
+pub fn reservation_index_key(prefix: &str, reservation_id: &str) -> String {
+    let mut key = format!("{prefix}/r/");
+    push_id(&mut key, reservation_id);
+    key
+}
+
 /// Checks an id: non-empty UTF-8 of at most `ID_BYTES_MAX` bytes.
 pub fn check_id(field: &str, value: &str) -> LedgerResult<()> {
     if value.is_empty() {

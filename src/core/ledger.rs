@@ -21,14 +21,19 @@ use super::error::{LedgerError, LedgerResult};
 use super::events::{
     derive as derive_events, EventBody, EventSink, HostEvent, USAGE_LOW_THRESHOLDS_DEFAULT, USAGE_LOW_THRESHOLDS_MAX,
 };
+use super::formula::DimensionValue;
 use super::idempotency::{Claim, IdempotencyRecord, KeyEntry, OperationKind, IDEMPOTENCY_RECENT_MAX, RECORD_SCHEMA};
 use super::keys::{
-    account_key, check_id, check_key_prefix, grant_index_key, subscription_index_key, Scope, KEY_PREFIX_DEFAULT,
+    account_key, check_id, check_key_prefix, grant_index_key, reservation_index_key, subscription_index_key, Scope,
+    KEY_PREFIX_DEFAULT,
 };
-use super::ledger_event::{page_of, EventRecord, LedgerPage, PAGE_SCHEMA};
-use super::limits::{EVENTS_PER_OPERATION_MAX, LEDGER_PAGE_EVENTS, METADATA_ENTRIES_MAX, PRIORITY_MAX};
+use super::ledger_event::{page_of, EventKind, EventRecord, LedgerPage, PAGE_SCHEMA};
+use super::limits::{
+    EVENTS_PER_OPERATION_MAX, LEDGER_PAGE_EVENTS, METADATA_ENTRIES_MAX, PRIORITY_MAX, RESERVATION_TTL_MS_MAX,
+    TIME_MS_MAX,
+};
 use super::locks::ScopeLocks;
-use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool};
+use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool, Reservation};
 use super::recharge::{
     month_of, recharge_amount, validate_config, AccountState, GetRechargeConfigInput, GrantExpirationPeriod,
     PendingRecharge, RechargeConfigOutput, RechargeOutcomeInput, SaveRechargeConfigInput, PENDING_RECHARGES_MAX,
@@ -36,11 +41,17 @@ use super::recharge::{
 use super::scope::{ScopeHead, SubscriptionState};
 use super::scope_index::{subscription_of_recurring_grant, ScopeIndexRecord};
 use super::store::{Environment, GetFailure, Store};
-use super::time::{check_ms, format_iso, UnixMs};
+use super::time::{check_ms, format_iso, month_start, UnixMs};
 use serde::Serialize;
 
 /// Pages one ledger query may read before it returns what it found with a cursor.
 const LEDGER_QUERY_PAGES_MAX: u64 = 32;
+
+/// Pages one usage breakdown may read (32,768 ledger rows).
+const USAGE_QUERY_PAGES_MAX: u64 = 512;
+
+/// Keys one usage breakdown may group by.
+const USAGE_GROUP_BY_MAX: usize = 3;
 
 /// The credit ledger over a host store. All methods take `&self`: concurrent
 /// calls are safe, and calls on one scope are serialised by `ScopeLocks`.
@@ -117,6 +128,9 @@ struct Transaction<'a, E: Environment> {
     ids: IdSource<'a, E>,
     /// Host events the step itself decides (recharge outcomes), by currency.
     notes: Vec<(String, EventBody)>,
+    /// Whether a subscription new to this head gets its index record here
+    /// (a transfer moves the index itself, once the destination committed).
+    index_new_subscription: bool,
 }
 
 impl<E: Environment> Transaction<'_, E> {
@@ -299,6 +313,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             events: Vec::new(),
             now_ms,
             notes: Vec::new(),
+            index_new_subscription: true,
         };
         tx.advance_clock()?;
         let (value, key_entry) = step(&mut tx)?;
@@ -322,6 +337,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             }
             recharges.extend(request);
         }
+        let index_subscription = tx.index_new_subscription;
         let Transaction { mut head, events, ids, .. } = tx;
         let evicted = self.remember_key(&mut head, key_entry);
         head.prune_finished();
@@ -342,7 +358,9 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             sink.push(&currency_id, now_ms, body);
         }
         self.append_pages(scope, event_count_before, events).await?;
-        for key in self.new_index_keys(&head, grant_seq_before, subscription_before.as_deref()) {
+        let subscription_before =
+            if index_subscription { subscription_before } else { head.subscription.as_ref().map(|s| s.id.clone()) };
+        for key in self.new_index_keys(&before, &head, grant_seq_before, subscription_before.as_deref()) {
             self.put(key, ScopeIndexRecord::new(scope).encode()).await?;
         }
         if let Some(record) = evicted {
@@ -363,6 +381,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
     /// subscription. Written before the head, like the ledger pages.
     fn new_index_keys(
         &self,
+        before: &ScopeHead,
         head: &ScopeHead,
         grant_seq_before: u64,
         subscription_before: Option<&str>,
@@ -379,7 +398,24 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 keys.push(subscription_index_key(&self.key_prefix, &subscription.id));
             }
         }
+        for pool in &head.pools {
+            let old = before.pool(&pool.currency_id);
+            for reservation in &pool.reservations {
+                if old.is_none_or(|old| !old.reservations.iter().any(|r| r.id == reservation.id)) {
+                    keys.push(reservation_index_key(&self.key_prefix, &reservation.id));
+                }
+            }
+        }
         keys
+    }
+
+    /// Finds the scope holding a reservation through its index record.
+    async fn scope_of_reservation(&self, reservation_id: &str) -> LedgerResult<Scope> {
+        let key = reservation_index_key(&self.key_prefix, reservation_id);
+        match self.get(&key).await? {
+            Some(text) => ScopeIndexRecord::decode(&key, &text),
+            None => Err(LedgerError::not_found(format!("reservation {reservation_id:?}"))),
+        }
     }
 
     /// Finds the scope holding `grant_id` through the ledger-wide indexes.
@@ -472,6 +508,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                     start_ms: start_ms.unwrap_or(now_ms),
                     created_at_ms: now_ms,
                     periods_granted: vec![-1; plan.credits.len()],
+                    transferred_to: None,
                     credits: plan.credits.clone(),
                 };
                 for credit in &plan.credits {
@@ -565,23 +602,40 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         check_optional_id("idempotencyKey", &input.idempotency_key)?;
         // Validated for Stigg compatibility; the ledger orders events by commit time.
         input.created_at.as_ref().map(|d| d.to_ms("createdAt")).transpose()?;
-        let payload = format!("{}|{}", input.feature_id, value_micros);
+        check_dimensions(&input.dimensions)?;
+        let stored_dimensions = canonical_dimensions(&input.dimensions);
+        let require_balance = input.require_balance.unwrap_or(false);
+        // What identifies the usage: feature, value and dimensions (they set the
+        // cost). `requireBalance` only decides whether it may apply, so a retry
+        // that adds or drops it is still the same usage.
+        let mut payload = format!("{}|{}", input.feature_id, value_micros);
+        if let Some(dimensions) = &stored_dimensions {
+            payload.push_str(&format!("|{dimensions:?}"));
+        }
         let claim = input.idempotency_key.as_deref().map(|key| Claim::new(key, OperationKind::Usage, &payload));
         let catalog = &self.catalog;
         let feature_id = input.feature_id.clone();
         let outcome = self
             .write(&scope, claim.as_ref(), |tx| {
-                let (currency_id, cost_micros) = price_usage(catalog, &tx.head, &scope, &feature_id, value_micros)?;
+                let (currency_id, cost_micros) =
+                    price_usage(catalog, &tx.head, &scope, &feature_id, value_micros, &input.dimensions)?;
                 let event_id = match &claim {
                     Some(claim) => claim.key.clone(),
                     None => format!("usage-{}", tx.ids.next_grant_id()),
                 };
                 let first_event = tx.events.len();
                 let now_ms = tx.now_ms;
-                tx.head.pool_mut(&currency_id)?.consume(cost_micros, now_ms, &mut tx.ids, &mut tx.events)?;
+                let pool = tx.head.pool_mut(&currency_id)?;
+                if require_balance {
+                    pool.require_available(cost_micros)?;
+                }
+                if cost_micros > 0 {
+                    pool.consume(cost_micros, now_ms, &mut tx.ids, &mut tx.events)?;
+                }
                 for event in &mut tx.events[first_event..] {
                     event.feature_id = Some(feature_id.clone());
                     event.event_id = Some(event_id.clone());
+                    event.dimensions = stored_dimensions.clone();
                 }
                 let entry = claim.as_ref().map(|c| key_entry(c, &currency_id, None, now_ms));
                 Ok(((currency_id, cost_micros), entry))
@@ -621,7 +675,11 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             .write(&scope, Some(&claim), |tx| {
                 let first_event = tx.events.len();
                 let now_ms = tx.now_ms;
-                tx.head.pool_mut(&input.currency_id)?.consume(amount_micros, now_ms, &mut tx.ids, &mut tx.events)?;
+                let pool = tx.head.pool_mut(&input.currency_id)?;
+                if input.require_balance.unwrap_or(false) {
+                    pool.require_available(amount_micros)?;
+                }
+                pool.consume(amount_micros, now_ms, &mut tx.ids, &mut tx.events)?;
                 for event in &mut tx.events[first_event..] {
                     event.event_id = Some(claim.key.clone());
                 }
@@ -689,8 +747,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let (head, _, now_ms) = self.read_head(&scope).await?;
         let empty = Pool::new(&input.currency_id);
         let pool = head.pool(&input.currency_id).unwrap_or(&empty);
-        let balance_micros = pool.balance_micros();
-        let plan_credit = head.subscription.as_ref().and_then(|sub| sub.credit_for(&input.currency_id, now_ms));
+        let balance_micros = pool.available_micros();
+        let plan_credit = head.active_subscription().and_then(|sub| sub.credit_for(&input.currency_id, now_ms));
         let has_soft_limit = plan_credit.as_ref().is_some_and(|(credit, _)| credit.has_soft_limit);
         let covered = if requested_micros > 0 { balance_micros >= requested_micros } else { balance_micros > 0 };
         let has_access = covered || has_soft_limit;
@@ -703,7 +761,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             requested_usage: micros_to_f64(requested_micros),
             usage_limit: micros_to_f64(pool.granted_micros),
             current_usage: micros_to_f64(pool.consumed_micros),
-            current_balance: micros_to_f64(balance_micros),
+            current_balance: micros_to_f64(pool.balance_micros()),
+            reserved_amount: micros_to_f64(pool.reserved_micros()),
             has_soft_limit,
             usage_period_end: plan_credit.and_then(|(_, end)| end).map(format_iso),
         })
@@ -716,9 +775,12 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         check_id("featureId", &input.feature_id)?;
         let value_micros = input.value.positive_micros("value")?;
         let (head, _, _) = self.read_head(&scope).await?;
-        let (currency_id, cost_micros) = price_usage(&self.catalog, &head, &scope, &input.feature_id, value_micros)?;
+        check_dimensions(&input.dimensions)?;
+        let (currency_id, cost_micros) =
+            price_usage(&self.catalog, &head, &scope, &input.feature_id, value_micros, &input.dimensions)?;
         let empty = Pool::new(&currency_id);
-        let balance_micros = head.pool(&currency_id).unwrap_or(&empty).balance_micros();
+        let pool = head.pool(&currency_id).unwrap_or(&empty);
+        let (balance_micros, reserved_micros) = (pool.balance_micros(), pool.reserved_micros());
         let after_micros = balance_micros - cost_micros;
         Ok(UsageCostEstimation {
             customer_id: scope.customer_id,
@@ -729,7 +791,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 estimated_cost: micros_to_f64(cost_micros),
                 current_balance: micros_to_f64(balance_micros),
                 balance_after_estimate: micros_to_f64(after_micros),
-                would_overdraft: after_micros < 0,
+                would_overdraft: after_micros - reserved_micros < 0,
+                reserved_amount: micros_to_f64(reserved_micros),
             }],
         })
     }
@@ -895,6 +958,329 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         Ok(WriteResult { result, events, recharges })
     }
 
+    /// Holds `amount` of a pool's credit for `ttlMs`: entitlement checks,
+    /// estimates, `requireBalance` debits and other reservations see it as
+    /// taken, but nothing is consumed until `settle_reservation`.
+    pub async fn reserve_credits(&self, input: ReserveCreditsInput) -> LedgerResult<WriteResult<ReservationOutput>> {
+        let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
+        check_id("currencyId", &input.currency_id)?;
+        self.catalog.currency(&input.currency_id)?;
+        let amount_micros = input.amount.positive_micros("amount")?;
+        check_id("idempotencyKey", &input.idempotency_key)?;
+        let ttl_ok = input.ttl_ms.fract() == 0.0 && (1.0..=RESERVATION_TTL_MS_MAX as f64).contains(&input.ttl_ms);
+        if !ttl_ok {
+            return Err(LedgerError::invalid(
+                "ttlMs",
+                format!("must be whole milliseconds from 1 to {RESERVATION_TTL_MS_MAX}"),
+            ));
+        }
+        let ttl_ms = input.ttl_ms as i64;
+        let payload = format!("{}|{}|{}", input.currency_id, amount_micros, ttl_ms);
+        let claim = Claim::new(&input.idempotency_key, OperationKind::Reserve, &payload);
+        let outcome = self
+            .write(&scope, Some(&claim), |tx| {
+                let now_ms = tx.now_ms;
+                let id = format!("rsv-{}", tx.ids.next_grant_id());
+                let expires_at_ms = (now_ms + ttl_ms).min(TIME_MS_MAX);
+                let reservation = Reservation { id: id.clone(), amount_micros, expires_at_ms, created_at_ms: now_ms };
+                tx.head.pool_mut(&input.currency_id)?.reserve(reservation)?;
+                let mut entry = key_entry(&claim, &input.currency_id, Some(id.clone()), now_ms);
+                entry.expires_at_ms = Some(expires_at_ms);
+                Ok(((id, expires_at_ms), Some(entry)))
+            })
+            .await?;
+        let ((id, expires_at_ms), head, events, recharges) = match outcome {
+            Outcome::Applied { value, head, events, recharges, .. } => (value, head, events, recharges),
+            Outcome::Repeated { entry, head, .. } => (
+                (entry.grant_id.unwrap_or_default(), entry.expires_at_ms.unwrap_or(entry.at_ms)),
+                head,
+                Vec::new(),
+                Vec::new(),
+            ),
+        };
+        let empty = Pool::new(&input.currency_id);
+        let pool = head.pool(&input.currency_id).unwrap_or(&empty);
+        let result = ReservationOutput {
+            reservation_id: id,
+            customer_id: scope.customer_id.clone(),
+            resource_id: scope.resource_id.clone(),
+            currency_id: input.currency_id.clone(),
+            amount: micros_to_f64(amount_micros),
+            expires_at: format_iso(expires_at_ms),
+            available_balance: micros_to_f64(pool.available_micros()),
+        };
+        Ok(WriteResult { result, events, recharges })
+    }
+
+    /// Consumes what a reservation's holder actually used (at most what it
+    /// reserved) through the burn order, and returns the rest. A reservation
+    /// resolves once: settling or releasing it again, or after it expired, is
+    /// `INVALID_STATE`.
+    pub async fn settle_reservation(
+        &self,
+        input: SettleReservationInput,
+    ) -> LedgerResult<WriteResult<ReservationResolution>> {
+        check_id("reservationId", &input.reservation_id)?;
+        let amount_micros = input.amount.non_negative_micros("amount")?;
+        self.resolve_reservation(&input.reservation_id, Some(amount_micros)).await
+    }
+
+    /// Returns everything a reservation held; nothing is consumed.
+    pub async fn release_reservation(
+        &self,
+        input: ReleaseReservationInput,
+    ) -> LedgerResult<WriteResult<ReservationResolution>> {
+        check_id("reservationId", &input.reservation_id)?;
+        self.resolve_reservation(&input.reservation_id, None).await
+    }
+
+    async fn resolve_reservation(
+        &self,
+        reservation_id: &str,
+        settle_micros: Option<i64>,
+    ) -> LedgerResult<WriteResult<ReservationResolution>> {
+        let scope = self.scope_of_reservation(reservation_id).await?;
+        let outcome = self
+            .write(&scope, None, |tx| {
+                let now_ms = tx.now_ms;
+                let pool = tx
+                    .head
+                    .pools
+                    .iter_mut()
+                    .find(|pool| pool.reservations.iter().any(|r| r.id == reservation_id))
+                    .ok_or_else(|| LedgerError::InvalidState {
+                        what: format!(
+                            "reservation {reservation_id:?} is no longer open (settled, released or expired)"
+                        ),
+                    })?;
+                let held_micros =
+                    pool.reservations.iter().find(|r| r.id == reservation_id).map_or(0, |r| r.amount_micros);
+                let used_micros = settle_micros.unwrap_or(0);
+                if used_micros > held_micros {
+                    return Err(LedgerError::invalid(
+                        "amount",
+                        format!("settles more than the {} reserved", micros_to_f64(held_micros)),
+                    ));
+                }
+                pool.take_reservation(reservation_id);
+                let first_event = tx.events.len();
+                if used_micros > 0 {
+                    pool.consume(used_micros, now_ms, &mut tx.ids, &mut tx.events)?;
+                }
+                for event in &mut tx.events[first_event..] {
+                    event.event_id = Some(reservation_id.to_string());
+                }
+                Ok(((pool.currency_id.clone(), used_micros, held_micros - used_micros), None))
+            })
+            .await?;
+        let Outcome::Applied { value: (currency_id, settled, released), head, now_ms, events, recharges } = outcome
+        else {
+            unreachable!("resolving a reservation carries no idempotency key")
+        };
+        let result = ReservationResolution {
+            reservation_id: reservation_id.to_string(),
+            customer_id: scope.customer_id.clone(),
+            resource_id: scope.resource_id.clone(),
+            credit: usage_output(&head, &currency_id, settled, now_ms),
+            currency_id,
+            settled_amount: micros_to_f64(settled),
+            released_amount: micros_to_f64(released),
+        };
+        Ok(WriteResult { result, events, recharges })
+    }
+
+    /// Credits consumed in `[startDate, endDate)`, per group (feature and/or
+    /// dimension values) and per UTC hour, day or month, computed from the
+    /// ledger: what a breakdown chart needs. Reads only.
+    pub async fn get_credit_usage(&self, input: GetCreditUsageInput) -> LedgerResult<CreditUsageReport> {
+        let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
+        check_optional_id("currencyId", &input.currency_id)?;
+        let start_ms = input.start_date.to_ms("startDate")?;
+        let end_ms = input.end_date.to_ms("endDate")?;
+        if end_ms <= start_ms {
+            return Err(LedgerError::invalid("endDate", "must be later than startDate"));
+        }
+        let group_by = input.group_by.clone().unwrap_or_default();
+        if group_by.len() > USAGE_GROUP_BY_MAX
+            || group_by.iter().any(|key| key.is_empty() || key.len() > DIMENSION_KEY_BYTES_MAX)
+        {
+            return Err(LedgerError::invalid(
+                "groupBy",
+                format!("takes up to {USAGE_GROUP_BY_MAX} of \"featureId\" or dimension keys"),
+            ));
+        }
+        let granularity = input.granularity.unwrap_or(Granularity::Day);
+        let head = self.load_head(&scope).await?;
+        let event_count = head.event_count;
+        // Timestamps never decrease along the ledger: scan back from the end
+        // until the range starts, a bounded number of pages.
+        let mut series: BTreeMap<(Vec<Option<String>>, String), SeriesBuilder> = BTreeMap::new();
+        let mut complete = true;
+        let mut page = page_of(event_count.saturating_sub(1)) + 1;
+        let mut pages_read = 0;
+        'pages: while page > 0 && event_count > 0 {
+            page -= 1;
+            if pages_read == USAGE_QUERY_PAGES_MAX {
+                complete = false;
+                break;
+            }
+            pages_read += 1;
+            for event in self.load_page(&scope, page, event_count).await?.iter().rev() {
+                if event.timestamp_ms < start_ms {
+                    break 'pages;
+                }
+                let in_range = event.timestamp_ms < end_ms && event.kind == EventKind::Consumed;
+                if !in_range || input.currency_id.as_ref().is_some_and(|c| *c != event.currency_id) {
+                    continue;
+                }
+                let group: Vec<Option<String>> = group_by.iter().map(|key| group_value(event, key)).collect();
+                let builder = series.entry((group, event.currency_id.clone())).or_default();
+                builder.add(
+                    bucket_start(event.timestamp_ms, granularity),
+                    event.amount_micros,
+                    event.event_id.as_deref(),
+                );
+            }
+        }
+        let series = series
+            .into_iter()
+            .map(|((group, currency_id), builder)| builder.finish(&group_by, group, currency_id))
+            .collect();
+        Ok(CreditUsageReport {
+            customer_id: scope.customer_id,
+            resource_id: scope.resource_id,
+            currency_id: input.currency_id,
+            start_date: format_iso(start_ms),
+            end_date: format_iso(end_ms),
+            granularity,
+            group_by,
+            series,
+            complete,
+        })
+    }
+
+    /// Moves a subscription to another resource of the same customer: it, and
+    /// its future recurring grants, belong to the destination from then on.
+    /// Credits it already granted stay in the pool that received them.
+    ///
+    /// Three commits, ordered so that no crash can issue a period twice: the
+    /// source freezes the subscription (it issues and prices nothing there),
+    /// then the destination adopts it, then the index points at the
+    /// destination, then the source forgets it. A retry resumes where a crash
+    /// stopped. Usage in the destination scope is priced by the moved plan.
+    pub async fn transfer_subscription_to_resource(
+        &self,
+        input: TransferSubscriptionInput,
+    ) -> LedgerResult<WriteResult<TransferSubscriptionResult>> {
+        check_id("subscriptionId", &input.subscription_id)?;
+        check_id("destinationResourceId", &input.destination_resource_id)?;
+        let index_key = subscription_index_key(&self.key_prefix, &input.subscription_id);
+        let source = match self.get(&index_key).await? {
+            Some(text) => ScopeIndexRecord::decode(&index_key, &text)?,
+            None => return Err(LedgerError::not_found(format!("subscription {:?}", input.subscription_id))),
+        };
+        let destination = Scope::new(&source.customer_id, Some(&input.destination_resource_id))?;
+        if source == destination {
+            return Err(LedgerError::invalid("destinationResourceId", "is where the subscription already is"));
+        }
+        let id = input.subscription_id.clone();
+        let moving_to = input.destination_resource_id.clone();
+        // Refuse a destination with its own subscription before touching the source.
+        let target = self.load_head(&destination).await?;
+        if let Some(existing) = target.active_subscription().filter(|s| s.id != id) {
+            return Err(LedgerError::InvalidState {
+                what: format!("{} already has subscription {:?}", destination.describe(), existing.id),
+            });
+        }
+        // 1. Freeze in the source (idempotent: a retry finds it frozen for the same destination).
+        let frozen = self
+            .write(&source, None, |tx| {
+                let subscription =
+                    tx.head.subscription.as_mut().filter(|s| s.id == id).ok_or_else(|| {
+                        LedgerError::not_found(format!("subscription {id:?} in {}", source.describe()))
+                    })?;
+                match &subscription.transferred_to {
+                    Some(target) if *target != moving_to => Err(LedgerError::InvalidState {
+                        what: format!("subscription {id:?} is already moving to resource {target:?}"),
+                    }),
+                    _ => {
+                        subscription.transferred_to = Some(moving_to.clone());
+                        Ok((subscription.clone(), None))
+                    }
+                }
+            })
+            .await?;
+        let Outcome::Applied { value: mut moved, mut events, recharges, .. } = frozen else {
+            unreachable!("a transfer carries no idempotency key")
+        };
+        moved.transferred_to = None;
+        // 2. Adopt in the destination.
+        let adopted = match self
+            .write(&destination, None, |tx| {
+                match &tx.head.subscription {
+                    Some(existing) if existing.id == moved.id => {}
+                    Some(existing) if existing.transferred_to.is_none() => {
+                        return Err(LedgerError::InvalidState {
+                            what: format!("{} already has subscription {:?}", destination.describe(), existing.id),
+                        })
+                    }
+                    _ => {
+                        for credit in &moved.credits {
+                            tx.head.pool_mut(&credit.currency_id)?;
+                        }
+                        tx.head.subscription = Some(moved.clone());
+                        tx.index_new_subscription = false;
+                    }
+                }
+                Ok(((), None))
+            })
+            .await
+        {
+            Ok(adopted) => adopted,
+            Err(error) => {
+                // The destination refused (it gained a subscription meanwhile, or
+                // the store failed): thaw the source so nothing is left frozen.
+                let _ = self
+                    .write(&source, None, |tx| {
+                        if let Some(subscription) = tx.head.subscription.as_mut().filter(|s| s.id == id) {
+                            subscription.transferred_to = None;
+                        }
+                        Ok(((), None))
+                    })
+                    .await;
+                return Err(error);
+            }
+        };
+        let Outcome::Applied { head, now_ms, events: adopted_events, .. } = adopted else {
+            unreachable!("a transfer carries no idempotency key")
+        };
+        events.extend(adopted_events);
+        // 3. The index names the destination: the transfer is done.
+        self.put(index_key, ScopeIndexRecord::new(&destination).encode()).await?;
+        // 4. Tidy the source. A failure here leaves a frozen copy that issues nothing.
+        let _ = self
+            .write(&source, None, |tx| {
+                if tx.head.subscription.as_ref().is_some_and(|s| s.id == id) {
+                    tx.head.subscription = None;
+                }
+                Ok(((), None))
+            })
+            .await;
+        let subscription = head.subscription.as_ref().expect("the destination adopted the subscription");
+        let result = TransferSubscriptionResult {
+            subscription: SubscriptionOutput {
+                id: subscription.id.clone(),
+                customer_id: destination.customer_id.clone(),
+                plan_id: subscription.plan_id.clone(),
+                resource_id: destination.resource_id.clone(),
+                status: subscription.status(now_ms),
+                start_date: format_iso(subscription.start_ms),
+            },
+            source_resource_id: source.resource_id.clone(),
+        };
+        Ok(WriteResult { result, events, recharges })
+    }
+
     /// The pool's balance and lifetime totals as of now.
     pub async fn get_credit_balance(&self, input: GetCreditBalanceInput) -> LedgerResult<CreditBalanceOutput> {
         let scope = Scope::new(&input.customer_id, input.resource_id.as_deref())?;
@@ -912,6 +1298,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             total_consumed: micros_to_f64(pool.consumed_micros),
             total_expired: micros_to_f64(pool.expired_micros),
             total_voided: micros_to_f64(pool.voided_micros),
+            reserved_amount: micros_to_f64(pool.reserved_micros()),
+            available_balance: micros_to_f64(pool.available_micros()),
         })
     }
 
@@ -1021,8 +1409,9 @@ fn price_usage(
     scope: &Scope,
     feature_id: &str,
     value_micros: i64,
+    dimensions: &Option<BTreeMap<String, DimensionValue>>,
 ) -> LedgerResult<(String, i64)> {
-    let subscription = head.subscription.as_ref().ok_or_else(|| {
+    let subscription = head.active_subscription().ok_or_else(|| {
         LedgerError::not_found(format!(
             "subscription for {} (usage is priced by the subscription's plan; consumeCredits needs none)",
             scope.describe()
@@ -1032,9 +1421,68 @@ fn price_usage(
     let rate = plan.credit_rates.get(feature_id).ok_or_else(|| {
         LedgerError::not_found(format!("credit rate for feature {feature_id:?} on plan {:?}", plan.id))
     })?;
-    let cost_micros = multiply_micros_ceil(value_micros, rate.amount_micros)
-        .ok_or_else(|| LedgerError::invalid("value", "value × credit rate overflows"))?;
+    let cost_micros = match &rate.formula {
+        Some(formula) => formula.cost_micros(value_micros, dimensions.as_ref().unwrap_or(&BTreeMap::new()))?,
+        None => multiply_micros_ceil(value_micros, rate.amount_micros)
+            .ok_or_else(|| LedgerError::invalid("value", "value × credit rate overflows"))?,
+    };
     Ok((rate.currency_id.clone(), cost_micros))
+}
+
+/// A ledger row's value for a `groupBy` key.
+fn group_value(event: &EventRecord, key: &str) -> Option<String> {
+    if key == "featureId" {
+        return event.feature_id.clone();
+    }
+    event.dimensions.as_ref().and_then(|d| d.get(key).cloned())
+}
+
+/// The UTC hour, day or month containing `ms`.
+fn bucket_start(ms: UnixMs, granularity: Granularity) -> UnixMs {
+    match granularity {
+        Granularity::Hour => ms - ms.rem_euclid(3_600_000),
+        Granularity::Day => ms - ms.rem_euclid(86_400_000),
+        Granularity::Month => month_start(ms),
+    }
+}
+
+/// Accumulates one series: credits and distinct usage events per bucket.
+#[derive(Debug, Default)]
+struct SeriesBuilder {
+    buckets: BTreeMap<UnixMs, (i64, std::collections::BTreeSet<String>)>,
+    events: std::collections::BTreeSet<String>,
+    total_micros: i64,
+}
+
+impl SeriesBuilder {
+    fn add(&mut self, bucket_ms: UnixMs, amount_micros: i64, event_id: Option<&str>) {
+        let (micros, ids) = self.buckets.entry(bucket_ms).or_default();
+        *micros += amount_micros;
+        self.total_micros += amount_micros;
+        // One usage spanning several grants writes several rows: count it once.
+        if let Some(id) = event_id {
+            ids.insert(id.to_string());
+            self.events.insert(id.to_string());
+        }
+    }
+
+    fn finish(self, keys: &[String], group: Vec<Option<String>>, currency_id: String) -> UsageSeries {
+        UsageSeries {
+            group: keys.iter().cloned().zip(group).collect(),
+            currency_id,
+            total_credits: micros_to_f64(self.total_micros),
+            event_count: self.events.len() as u64,
+            points: self
+                .buckets
+                .into_iter()
+                .map(|(bucket_ms, (micros, ids))| UsagePoint {
+                    timestamp: format_iso(bucket_ms),
+                    value: micros_to_f64(micros),
+                    event_count: ids.len() as u64,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Currencies whose pool this operation debited (its consumed total grew).
@@ -1165,6 +1613,7 @@ fn key_entry(claim: &Claim, currency_id: &str, grant_id: Option<String>, now_ms:
         currency_id: currency_id.to_string(),
         grant_id,
         at_ms: now_ms,
+        expires_at_ms: None,
     }
 }
 
@@ -1185,6 +1634,10 @@ fn usage_output(head: &ScopeHead, currency_id: &str, consumed_micros: i64, now_m
 /// change does not roll credits over) and forgets the subscription.
 fn void_subscription_grants(head: &mut ScopeHead, now_ms: UnixMs, events: &mut Vec<EventRecord>) {
     let Some(old) = head.subscription.take() else { return };
+    if old.transferred_to.is_some() {
+        // Moved to another resource: its credits here stay where they were granted.
+        return;
+    }
     for pool in &mut head.pools {
         let open: Vec<String> = pool
             .grants

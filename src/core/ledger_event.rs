@@ -56,6 +56,9 @@ pub struct EventRecord {
     /// carried one: proof that the operation committed (see `IdempotencyRecord`).
     #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The usage's dimensions, on consumption rows (for usage breakdowns).
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl EventRecord {
@@ -70,6 +73,7 @@ impl EventRecord {
             feature_id: None,
             event_id: None,
             idempotency_key: None,
+            dimensions: None,
         }
     }
 }

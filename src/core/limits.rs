@@ -47,6 +47,12 @@ pub const GRANTS_LIVE_PER_POOL_MAX: usize = 256;
 /// older ones are dropped from the head (their history stays in the ledger).
 pub const GRANTS_FINISHED_PER_POOL_MAX: usize = 64;
 
+/// Open reservations per pool.
+pub const RESERVATIONS_PER_POOL_MAX: usize = 256;
+
+/// Longest a reservation may be held: seven days.
+pub const RESERVATION_TTL_MS_MAX: i64 = 7 * 24 * 3_600_000;
+
 /// Ledger events per stored page. A page is rewritten while it fills, so this
 /// bounds the bytes one append writes.
 pub const LEDGER_PAGE_EVENTS: u64 = 64;

@@ -9,6 +9,7 @@ pub mod api;
 pub mod catalog;
 pub mod error;
 pub mod events;
+pub mod formula;
 pub mod idempotency;
 pub mod keys;
 pub mod ledger;

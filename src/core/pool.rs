@@ -13,8 +13,8 @@ use super::error::{LedgerError, LedgerResult};
 use super::idempotency::IDEMPOTENCY_RECENT_MAX;
 use super::ledger_event::{EventKind, EventRecord};
 use super::limits::{
-    AMOUNT_MICROS_MAX, GRANTS_FINISHED_PER_POOL_MAX, GRANTS_LIVE_PER_POOL_MAX, ID_BYTES_MAX, TIME_MS_MAX,
-    TOTAL_MICROS_MAX,
+    AMOUNT_MICROS_MAX, GRANTS_FINISHED_PER_POOL_MAX, GRANTS_LIVE_PER_POOL_MAX, ID_BYTES_MAX, RESERVATIONS_PER_POOL_MAX,
+    TIME_MS_MAX, TOTAL_MICROS_MAX,
 };
 use super::time::UnixMs;
 
@@ -139,6 +139,22 @@ pub struct Pool {
     /// Low-balance alert bookkeeping (see `events.rs`).
     #[serde(default, skip_serializing_if = "AlertState::is_unset")]
     pub alerts: AlertState,
+    /// Open reservations: credit set aside, not yet consumed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reservations: Vec<Reservation>,
+}
+
+/// Credit held for a caller until it settles, releases, or `expires_at_ms` passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    #[serde(rename = "i")]
+    pub id: String,
+    #[serde(rename = "a")]
+    pub amount_micros: i64,
+    #[serde(rename = "x")]
+    pub expires_at_ms: UnixMs,
+    #[serde(rename = "t")]
+    pub created_at_ms: UnixMs,
 }
 
 /// What the low-balance alerts of the current period have seen.
@@ -176,11 +192,57 @@ impl Pool {
             voided_micros: 0,
             grants: Vec::new(),
             alerts: AlertState::default(),
+            reservations: Vec::new(),
         }
     }
 
     pub fn balance_micros(&self) -> i64 {
         self.granted_micros - self.consumed_micros - self.expired_micros - self.voided_micros
+    }
+
+    /// Credit held by open reservations.
+    pub fn reserved_micros(&self) -> i64 {
+        self.reservations.iter().map(|r| r.amount_micros).sum()
+    }
+
+    /// What a new reservation or a `requireBalance` debit may take: the balance
+    /// less what open reservations hold.
+    pub fn available_micros(&self) -> i64 {
+        self.balance_micros() - self.reserved_micros()
+    }
+
+    /// Holds `amount_micros` until `expires_at_ms`; refuses when the available
+    /// balance does not cover it, so reservations never promise more than exists.
+    pub fn reserve(&mut self, reservation: Reservation) -> LedgerResult<()> {
+        assert!(reservation.amount_micros > 0);
+        if self.reservations.len() >= RESERVATIONS_PER_POOL_MAX {
+            return Err(LedgerError::limit(
+                format!("open reservations in pool {:?}", self.currency_id),
+                RESERVATIONS_PER_POOL_MAX,
+            ));
+        }
+        self.require_available(reservation.amount_micros)?;
+        self.reservations.push(reservation);
+        Ok(())
+    }
+
+    /// `INSUFFICIENT_CREDITS` unless the available balance covers `amount_micros`.
+    pub fn require_available(&self, amount_micros: i64) -> LedgerResult<()> {
+        let available_micros = self.available_micros();
+        if available_micros < amount_micros {
+            return Err(LedgerError::InsufficientCredits {
+                currency_id: self.currency_id.clone(),
+                available_micros,
+                requested_micros: amount_micros,
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes an open reservation and returns what it held.
+    pub fn take_reservation(&mut self, reservation_id: &str) -> Option<Reservation> {
+        let index = self.reservations.iter().position(|r| r.id == reservation_id)?;
+        Some(self.reservations.remove(index))
     }
 
     /// The pool's conservation law and the shape of every grant; checked after
@@ -196,6 +258,11 @@ impl Pool {
         }
         for grant in &self.grants {
             check_grant_shape(grant)?;
+        }
+        let reservations_ok = self.reservations.len() <= RESERVATIONS_PER_POOL_MAX
+            && self.reservations.iter().all(|r| (1..=AMOUNT_MICROS_MAX).contains(&r.amount_micros) && !r.id.is_empty());
+        if !reservations_ok {
+            return Err(format!("pool {:?}: reservations out of range", self.currency_id));
         }
         // Bounded above, so this sum cannot overflow.
         let active_sum: i64 =
@@ -340,6 +407,8 @@ impl Pool {
     /// (expiries before activations at the same instant). Reads apply it to a
     /// copy, writes persist it, so the outcome never depends on when reads happen.
     pub fn advance_clock(&mut self, now: UnixMs, events: &mut Vec<EventRecord>) {
+        // A reservation past its expiry releases itself: it never touched the ledger.
+        self.reservations.retain(|r| r.expires_at_ms > now);
         // Each grant transitions at most twice (activate, expire); this bounds the loop.
         let transitions_max = 2 * self.grants.len() + 1;
         for _ in 0..transitions_max {

@@ -32,6 +32,10 @@ pub struct SubscriptionState {
     pub credits: Vec<PlanCredit>,
     /// Per entry of `credits`: the last period index granted, or -1 for none.
     pub periods_granted: Vec<i64>,
+    /// Set while (and after) the subscription moves to another resource: from
+    /// then on it issues and prices nothing here (see `transfer_subscription`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transferred_to: Option<String>,
 }
 
 impl SubscriptionState {
@@ -153,6 +157,12 @@ impl ScopeHead {
         serde_json::to_string(self).expect("scope heads serialise")
     }
 
+    /// The subscription that issues credits and prices usage in this scope:
+    /// none while it is being (or has been) moved to another resource.
+    pub fn active_subscription(&self) -> Option<&SubscriptionState> {
+        self.subscription.as_ref().filter(|s| s.transferred_to.is_none())
+    }
+
     pub fn pool(&self, currency_id: &str) -> Option<&Pool> {
         self.pools.iter().find(|p| p.currency_id == currency_id)
     }
@@ -220,7 +230,7 @@ impl ScopeHead {
     /// `(period start, credit entry, period index)` of every period due by `now`
     /// and not issued yet, oldest first.
     fn missed_periods(&self, now: UnixMs) -> Vec<(UnixMs, usize, i64)> {
-        let Some(subscription) = &self.subscription else {
+        let Some(subscription) = self.active_subscription() else {
             return Vec::new();
         };
         let mut due = Vec::new();

@@ -411,6 +411,106 @@ impl CreditLedger {
         self.hooks.flush()
     }
 
+    /// Holds credit for a caller that will know its real cost later (an LLM
+    /// call): the amount stops being available — entitlement checks, estimates,
+    /// `requireBalance` debits and other reservations see it as taken — but
+    /// nothing is consumed until `settleReservation`. Past `expiresAt` it
+    /// releases itself. Refused with `INSUFFICIENT_CREDITS` when the available
+    /// balance does not cover it.
+    ///
+    /// @throws `INVALID_ARGUMENT`, `NOT_FOUND` (unknown currency), `INSUFFICIENT_CREDITS`, `LIMIT_EXCEEDED`, `IDEMPOTENCY_CONFLICT`, `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// const { reservationId } = await ledger.reserveCredits({
+    ///   customerId: "c1", resourceId: "ws-1", currencyId: "ai-tokens", amount: 1000, ttlMs: 60_000, idempotencyKey: "req-7",
+    /// });
+    /// ```
+    #[wasm_bindgen(js_name = reserveCredits, unchecked_return_type = "Promise<CreditReservation>")]
+    pub fn reserve_credits(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ReserveCreditsInput")] input: JsValue,
+    ) -> Promise {
+        self.run_write("reserveCredits", input, |ledger, input| async move { ledger.reserve_credits(input).await })
+    }
+
+    /// Consumes what was actually used (at most the reserved amount) through
+    /// the burn order, with ledger events, and returns the rest. A reservation
+    /// resolves once: settling twice, or after release or expiry, is `INVALID_STATE`.
+    ///
+    /// @throws `INVALID_ARGUMENT` (more than reserved), `NOT_FOUND`, `INVALID_STATE`, `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// const { settledAmount, releasedAmount } = await ledger.settleReservation({ reservationId, amount: 640 });
+    /// ```
+    #[wasm_bindgen(js_name = settleReservation, unchecked_return_type = "Promise<ReservationResolution>")]
+    pub fn settle_reservation(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SettleReservationInput")] input: JsValue,
+    ) -> Promise {
+        self.run_write(
+            "settleReservation",
+            input,
+            |ledger, input| async move { ledger.settle_reservation(input).await },
+        )
+    }
+
+    /// Returns everything a reservation held; nothing is consumed.
+    ///
+    /// @throws `NOT_FOUND`, `INVALID_STATE` (already settled, released or expired), `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// await ledger.releaseReservation({ reservationId });
+    /// ```
+    #[wasm_bindgen(js_name = releaseReservation, unchecked_return_type = "Promise<ReservationResolution>")]
+    pub fn release_reservation(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ReleaseReservationInput")] input: JsValue,
+    ) -> Promise {
+        self.run_write(
+            "releaseReservation",
+            input,
+            |ledger, input| async move { ledger.release_reservation(input).await },
+        )
+    }
+
+    /// Credits consumed between `startDate` and `endDate`, per group (by
+    /// `"featureId"` and/or dimension keys, up to 3) and per UTC hour, day or
+    /// month, computed from the ledger. Reads only.
+    ///
+    /// @throws `INVALID_ARGUMENT` (dates, `groupBy`), `STORE_ERROR`, `CORRUPT_STATE`.
+    /// @example
+    /// ```ts
+    /// const { series } = await ledger.getCreditUsage({
+    ///   customerId: "c1", resourceId: "ws-1", startDate: "2026-11-01", endDate: "2026-12-01", groupBy: ["featureId", "model"],
+    /// });
+    /// ```
+    #[wasm_bindgen(js_name = getCreditUsage, unchecked_return_type = "Promise<CreditUsageReport>")]
+    pub fn get_credit_usage(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "GetCreditUsageInput")] input: JsValue,
+    ) -> Promise {
+        self.run("getCreditUsage", input, |ledger, input| async move { ledger.get_credit_usage(input).await })
+    }
+
+    /// Moves a subscription to another resource of the same customer: it and
+    /// its future recurring grants belong to the destination from then on;
+    /// credits it already granted stay in the pool that received them.
+    ///
+    /// @throws `NOT_FOUND` (unknown subscription), `INVALID_ARGUMENT`, `INVALID_STATE` (the destination has its own subscription), `STORE_ERROR`.
+    /// @example
+    /// ```ts
+    /// await ledger.transferSubscriptionToResource({ subscriptionId: sub.id, destinationResourceId: "workspace-new" });
+    /// ```
+    #[wasm_bindgen(js_name = transferSubscriptionToResource, unchecked_return_type = "Promise<TransferSubscriptionResult>")]
+    pub fn transfer_subscription_to_resource(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "TransferSubscriptionToResourceInput")] input: JsValue,
+    ) -> Promise {
+        self.run_write("transferSubscriptionToResource", input, |ledger, input| async move {
+            ledger.transfer_subscription_to_resource(input).await
+        })
+    }
+
     /// The balance and lifetime totals of one pool. Reads only.
     ///
     /// @throws `INVALID_ARGUMENT`, `NOT_FOUND` (unknown currency), `STORE_ERROR`, `CORRUPT_STATE`.

@@ -32,8 +32,13 @@ export interface PlanCreditDefinition {
 export interface CreditRateDefinition {
   featureId: string;
   currencyId: string;
-  /** Credits that one unit of the feature costs on this plan. */
-  amount: AmountInput;
+  /** Credits that one unit of the feature costs on this plan (optional with `costFormula`). */
+  amount?: AmountInput;
+  /**
+   * Credits as an expression over the usage's `dimensions` (and `value`): numbers, names,
+   * `+ - * /`, parentheses, `min(…)`, `max(…)`; exact decimals. E.g. `"1.1*model1_tokens + 1.5*model2_tokens"`.
+   */
+  costFormula?: string;
 }
 
 export interface PlanDefinition {
@@ -87,6 +92,7 @@ export type CreditPoolsErrorCode =
   | "IDEMPOTENCY_CONFLICT"
   | "LIMIT_EXCEEDED"
   | "INVALID_STATE"
+  | "INSUFFICIENT_CREDITS"
   | "STORE_ERROR"
   | "CORRUPT_STATE";
 
@@ -173,6 +179,10 @@ export interface ReportUsageInput {
   /** A repeat with the same key is applied once and answers `consumed: 0`. */
   idempotencyKey?: string;
   createdAt?: DateInput;
+  /** Debit only if the available balance (after reservations) covers it; else reject with `INSUFFICIENT_CREDITS`. */
+  requireBalance?: boolean;
+  /** Usage attributes: inputs of a `costFormula`, keys `getCreditUsage` can group by (at most 16). */
+  dimensions?: Record<string, string | number | boolean>;
 }
 
 export interface CreditUsage {
@@ -204,6 +214,8 @@ export interface ConsumeCreditsInput {
   amount: AmountInput;
   idempotencyKey: string;
   createdAt?: DateInput;
+  /** Debit only if the available balance (after reservations) covers it; else reject with `INSUFFICIENT_CREDITS`. */
+  requireBalance?: boolean;
 }
 
 export interface ConsumeCreditsResult {
@@ -233,6 +245,10 @@ export interface CreditBalance {
   totalConsumed: number;
   totalExpired: number;
   totalVoided: number;
+  /** Credit held by open reservations. */
+  reservedAmount: number;
+  /** `currentBalance − reservedAmount`. */
+  availableBalance: number;
 }
 
 export interface GetCreditLedgerInput {
@@ -305,6 +321,8 @@ export interface CreditEntitlement {
   /** Credits consumed from the pool so far. */
   currentUsage: number;
   currentBalance: number;
+  /** Credit held by open reservations; access is judged on the balance less this. */
+  reservedAmount: number;
   /** From the subscription's plan credit for this currency: access even at or below zero. */
   hasSoftLimit: boolean;
   /** End of the subscription's current credit period for this currency, if it has one. */
@@ -316,6 +334,7 @@ export interface EstimateUsageCostInput {
   resourceId?: string | null;
   featureId: string;
   value: AmountInput;
+  dimensions?: Record<string, string | number | boolean>;
 }
 
 export interface CostEstimate {
@@ -323,7 +342,9 @@ export interface CostEstimate {
   estimatedCost: number;
   currentBalance: number;
   balanceAfterEstimate: number;
+  /** True when the cost exceeds the balance less open reservations. */
   wouldOverdraft: boolean;
+  reservedAmount: number;
 }
 
 export interface UsageCostEstimation {
@@ -435,6 +456,105 @@ export type CreditPoolsEvent = CreditPoolsEventBase &
       }
     | { type: "automatic_recharge.configuration.changed"; configurationId: string; changedBy: "USER" | "SYSTEM"; isEnabled: boolean }
   );
+
+export interface ReserveCreditsInput {
+  customerId: string;
+  resourceId?: string | null;
+  currencyId?: string;
+  creditTypeId?: string;
+  amount: AmountInput;
+  /** How long the credit is held before it returns by itself (1 ms to 7 days). */
+  ttlMs: number;
+  idempotencyKey: string;
+}
+
+export interface CreditReservation {
+  reservationId: string;
+  customerId: string;
+  resourceId: string | null;
+  currencyId: string;
+  amount: number;
+  expiresAt: string;
+  /** The pool's balance less every open reservation, this one included. */
+  availableBalance: number;
+  events: CreditPoolsEvent[];
+}
+
+export interface SettleReservationInput {
+  reservationId: string;
+  /** What was actually used: at most the reserved amount; the rest returns. */
+  amount: AmountInput;
+}
+
+export interface ReleaseReservationInput {
+  reservationId: string;
+}
+
+export interface ReservationResolution {
+  reservationId: string;
+  customerId: string;
+  resourceId: string | null;
+  currencyId: string;
+  settledAmount: number;
+  releasedAmount: number;
+  credit: CreditUsage;
+  events: CreditPoolsEvent[];
+}
+
+export interface GetCreditUsageInput {
+  customerId: string;
+  resourceId?: string | null;
+  currencyId?: string;
+  creditTypeId?: string;
+  startDate: DateInput;
+  /** Exclusive. */
+  endDate: DateInput;
+  /** Up to 3 of `"featureId"` or dimension keys. */
+  groupBy?: string[];
+  /** Bucket size, UTC. Default `"DAY"`. */
+  granularity?: "HOUR" | "DAY" | "MONTH";
+}
+
+export interface UsagePoint {
+  /** Start of the bucket. */
+  timestamp: string;
+  value: number;
+  eventCount: number;
+}
+
+export interface UsageSeries {
+  /** The group's value for each `groupBy` key (`null` where a usage lacked it). */
+  group: Record<string, string | null>;
+  currencyId: string;
+  totalCredits: number;
+  eventCount: number;
+  points: UsagePoint[];
+}
+
+export interface CreditUsageReport {
+  customerId: string;
+  resourceId: string | null;
+  currencyId: string | null;
+  startDate: string;
+  endDate: string;
+  granularity: "HOUR" | "DAY" | "MONTH";
+  groupBy: string[];
+  series: UsageSeries[];
+  /** False when the range held more history than one query reads; narrow it to see the rest. */
+  complete: boolean;
+}
+
+export interface TransferSubscriptionToResourceInput {
+  subscriptionId: string;
+  destinationResourceId: string;
+}
+
+export interface TransferSubscriptionResult {
+  subscription: Subscription;
+  /** The resource the subscription left (`null`: the customer's global pool). */
+  sourceResourceId: string | null;
+  events: CreditPoolsEvent[];
+}
 
 export interface BuildInfo {
   name: string;

@@ -36,6 +36,8 @@ pub fn catalog() -> CatalogInput {
             { "id": "plan-soft",
               "credits": [{ "currencyId": "ai-tokens", "amount": 10, "cadence": "MONTH", "hasSoftLimit": true }],
               "creditRates": [{ "featureId": "feature-ai-tokens", "currencyId": "ai-tokens", "amount": 1 }] },
+            { "id": "plan-ai",
+              "creditRates": [{ "featureId": "feature-llm", "currencyId": "ai-tokens", "costFormula": "1.1*model1_tokens + 1.5*model2_tokens" }] },
             { "id": "plan-payg",
               "creditRates": [{ "featureId": "feature-ai-tokens", "currencyId": "ai-tokens", "amount": 0.5 }] }
         ]
@@ -162,6 +164,33 @@ impl Harness {
 
     pub fn fail(&self, id: &str, reason: &str) -> Result<WriteResult<GrantOutput>, LedgerError> {
         block_on(self.ledger.fail_recharge(from(json!({ "rechargeId": id, "reason": reason }))))
+    }
+
+    pub fn reserve(&self, value: Value) -> Result<ReservationOutput, LedgerError> {
+        block_on(self.ledger.reserve_credits(from(value))).map(|r| r.result)
+    }
+
+    pub fn settle(&self, id: &str, amount: f64) -> Result<ReservationResolution, LedgerError> {
+        block_on(self.ledger.settle_reservation(from(json!({ "reservationId": id, "amount": amount }))))
+            .map(|r| r.result)
+    }
+
+    pub fn release(&self, id: &str) -> Result<ReservationResolution, LedgerError> {
+        block_on(self.ledger.release_reservation(from(json!({ "reservationId": id })))).map(|r| r.result)
+    }
+
+    pub fn usage_report(&self, value: Value) -> Result<CreditUsageReport, LedgerError> {
+        block_on(self.ledger.get_credit_usage(from(value)))
+    }
+
+    pub fn transfer(
+        &self,
+        subscription_id: &str,
+        destination: &str,
+    ) -> Result<TransferSubscriptionResult, LedgerError> {
+        block_on(self.ledger.transfer_subscription_to_resource(from(json!({
+            "subscriptionId": subscription_id, "destinationResourceId": destination }))))
+        .map(|r| r.result)
     }
 
     pub fn balance(&self, customer: &str, resource: Option<&str>, currency: &str) -> CreditBalanceOutput {
