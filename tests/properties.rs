@@ -58,6 +58,10 @@ enum Op {
         resource: u8,
         amount_cents: u32,
     },
+    Transfer {
+        from: u8,
+        to: u8,
+    },
     Advance {
         hours: u16,
     },
@@ -76,7 +80,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (resource.clone(), any::<bool>()).prop_map(|(resource, paid)| Op::Pay { resource, paid }),
         2 => (resource.clone(), 1u32..50_000, 1u8..48).prop_map(|(resource, amount_cents, ttl_hours)| Op::Reserve { resource, amount_cents, ttl_hours }),
         2 => (resource.clone(), proptest::option::of(0u8..=100)).prop_map(|(resource, settle_percent)| Op::Resolve { resource, settle_percent }),
-        2 => (resource, 1u32..50_000).prop_map(|(resource, amount_cents)| Op::Strict { resource, amount_cents }),
+        2 => (resource.clone(), 1u32..50_000).prop_map(|(resource, amount_cents)| Op::Strict { resource, amount_cents }),
+        1 => (resource.clone(), resource).prop_map(|(from, to)| Op::Transfer { from, to }),
         2 => (1u16..2_000).prop_map(|hours| Op::Advance { hours }),
     ]
 }
@@ -116,10 +121,27 @@ proptest! {
         let h = Harness::new();
         let mut now = ms(T0);
         let mut previous: Vec<Vec<_>> = vec![Vec::new(); 3];
+        let mut subscriptions: Vec<Option<String>> = vec![None; 3];
         for op in ops {
             let outcome = match &op {
                 Op::Provision { resource, yearly } => h.provision(json!({ "customerId": C, "resourceId": resource_id(*resource),
-                    "planId": if *yearly { "plan-yearly" } else { "plan-basic" } })).map(|_| ()),
+                    "planId": if *yearly { "plan-yearly" } else { "plan-basic" } })).map(|result| {
+                        subscriptions[*resource as usize] = Some(result.id);
+                    }),
+                Op::Transfer { from, to } => match subscriptions[*from as usize].clone() {
+                    // Subscriptions move between resources, not into the global pool.
+                    Some(id) if from != to && *to != 0 => match h.transfer(&id, &format!("ws-{to}")) {
+                        Ok(_) => {
+                            subscriptions[*from as usize] = None;
+                            subscriptions[*to as usize] = Some(id);
+                            Ok(())
+                        }
+                        // The destination has its own subscription: refused, nothing changed.
+                        Err(error) if error.code() == "INVALID_STATE" => Ok(()),
+                        Err(error) => Err(error),
+                    },
+                    _ => Ok(()),
+                },
                 Op::Grant { resource, amount_cents, priority, expire_days, delay_days, promo, key } => {
                     let effective = now + i64::from(delay_days.unwrap_or(0)) * 86_400_000;
                     h.grant(json!({ "customerId": C, "resourceId": resource_id(*resource), "currencyId": "ai-tokens",
@@ -221,6 +243,35 @@ proptest! {
                 prop_assert!(pending <= 1, "one recharge at a time per pool");
                 previous[resource as usize] = events;
             }
+        }
+        // The usage breakdown over all time adds up to what the ledger consumed.
+        for resource in 0..3u8 {
+            let rid = resource_id(resource);
+            let consumed: f64 = h.events(C, rid.as_deref()).iter()
+                .filter(|e| event_type(e) == "CREDITS_CONSUMED" && e.currency_id == "ai-tokens")
+                .map(|e| e.amount).sum();
+            let report = h.usage_report(json!({ "customerId": C, "resourceId": rid, "currencyId": "ai-tokens",
+                "startDate": T0, "endDate": now + 1, "groupBy": ["featureId"] })).unwrap();
+            prop_assert!(report.complete);
+            let reported: f64 = report.series.iter().map(|s| s.total_credits).sum();
+            prop_assert_eq!((reported * 1e6).round(), (consumed * 1e6).round());
+            let points: f64 = report.series.iter().flat_map(|s| s.points.iter()).map(|p| p.value).sum();
+            prop_assert_eq!((points * 1e6).round(), (consumed * 1e6).round());
+        }
+    }
+
+    // A linear formula over two dimensions costs exactly a·x + b·y, rounded up to a micro.
+    #[test]
+    fn formulas_are_exact_decimal_arithmetic(a_cents in 0u32..100_000, b_cents in 0u32..100_000, x in 0u32..1_000_000, y in 0u32..1_000_000) {
+        use credit_pools::core::formula::{DimensionValue, Formula};
+        let text = format!("{}*x + {}/100*y", f64::from(a_cents) / 100.0, b_cents);
+        let formula = Formula::parse("costFormula", &text).unwrap();
+        let dims = [("x".to_string(), DimensionValue::Number(f64::from(x))), ("y".to_string(), DimensionValue::Text(y.to_string()))]
+            .into_iter().collect();
+        let expected = (i128::from(a_cents) * i128::from(x) + i128::from(b_cents) * i128::from(y)) * 10_000; // micros
+        match formula.cost_micros(1, &dims) {
+            Ok(micros) => prop_assert_eq!(i128::from(micros), expected),
+            Err(error) => prop_assert!(expected > 1_000_000_000_000_000, "{error}"),
         }
     }
 }

@@ -131,6 +131,9 @@ struct Transaction<'a, E: Environment> {
     /// Whether a subscription new to this head gets its index record here
     /// (a transfer moves the index itself, once the destination committed).
     index_new_subscription: bool,
+    /// Existing grants to index under their own ids in this scope (the
+    /// recurring grants a moving subscription leaves behind).
+    index_grants: Vec<String>,
 }
 
 impl<E: Environment> Transaction<'_, E> {
@@ -314,6 +317,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             now_ms,
             notes: Vec::new(),
             index_new_subscription: true,
+            index_grants: Vec::new(),
         };
         tx.advance_clock()?;
         let (value, key_entry) = step(&mut tx)?;
@@ -338,6 +342,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             recharges.extend(request);
         }
         let index_subscription = tx.index_new_subscription;
+        let index_grants = std::mem::take(&mut tx.index_grants);
         let Transaction { mut head, events, ids, .. } = tx;
         let evicted = self.remember_key(&mut head, key_entry);
         head.prune_finished();
@@ -360,7 +365,12 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         self.append_pages(scope, event_count_before, events).await?;
         let subscription_before =
             if index_subscription { subscription_before } else { head.subscription.as_ref().map(|s| s.id.clone()) };
-        for key in self.new_index_keys(&before, &head, grant_seq_before, subscription_before.as_deref()) {
+        let extra_keys = index_grants.iter().map(|grant_id| grant_index_key(&self.key_prefix, grant_id));
+        for key in self
+            .new_index_keys(&before, &head, grant_seq_before, subscription_before.as_deref())
+            .into_iter()
+            .chain(extra_keys)
+        {
             self.put(key, ScopeIndexRecord::new(scope).encode()).await?;
         }
         if let Some(record) = evicted {
@@ -419,11 +429,18 @@ impl<S: Store, E: Environment> Ledger<S, E> {
     }
 
     /// Finds the scope holding `grant_id` through the ledger-wide indexes.
+    /// Recurring grants are found through their subscription's index, unless
+    /// the subscription moved away after granting them: a transfer indexes the
+    /// grants it leaves behind under their own ids, which are looked up first.
     async fn scope_of_grant(&self, grant_id: &str) -> LedgerResult<Scope> {
-        let key = match subscription_of_recurring_grant(grant_id) {
-            Some(subscription_id) => subscription_index_key(&self.key_prefix, subscription_id),
-            None => grant_index_key(&self.key_prefix, grant_id),
+        let own_key = grant_index_key(&self.key_prefix, grant_id);
+        if let Some(text) = self.get(&own_key).await? {
+            return ScopeIndexRecord::decode(&own_key, &text);
+        }
+        let Some(subscription_id) = subscription_of_recurring_grant(grant_id) else {
+            return Err(LedgerError::not_found(format!("grant {grant_id:?}")));
         };
+        let key = subscription_index_key(&self.key_prefix, subscription_id);
         match self.get(&key).await? {
             Some(text) => ScopeIndexRecord::decode(&key, &text),
             None => Err(LedgerError::not_found(format!("grant {grant_id:?}"))),
@@ -1205,7 +1222,18 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                     }),
                     _ => {
                         subscription.transferred_to = Some(moving_to.clone());
-                        Ok((subscription.clone(), None))
+                        let moved = subscription.clone();
+                        // Its grants stay here: index them here, since the
+                        // subscription's index will name the destination.
+                        tx.index_grants = tx
+                            .head
+                            .pools
+                            .iter()
+                            .flat_map(|pool| pool.grants.iter())
+                            .filter(|grant| grant.subscription_id.as_deref() == Some(id.as_str()))
+                            .map(|grant| grant.id.clone())
+                            .collect();
+                        Ok((moved, None))
                     }
                 }
             })
