@@ -75,6 +75,14 @@ step("the same workspace-example-com request retried with its idempotency key");
 const retry = await ledger.reportUsage({ customerId, resourceId: "workspace-example-com", featureId: "feature-ai-tokens", value: 150, idempotencyKey: "req-workspace-example-com" });
 console.log(`  consumed ${retry.credit.consumed} (applied once); balance still ${retry.credit.currentBalance}`);
 
+step("an LLM request in workspace-example-com: reserve 500 credits, then settle the 320 it used");
+const { reservationId } = await ledger.reserveCredits({ customerId, resourceId: "workspace-example-com", currencyId: "ai-tokens", amount: 500, ttlMs: 60_000, idempotencyKey: "llm-1" });
+const held = await ledger.getCreditBalance({ customerId, resourceId: "workspace-example-com", currencyId: "ai-tokens" });
+console.log(`  held: balance ${held.currentBalance}, available ${held.availableBalance}`);
+const settled = await ledger.settleReservation({ reservationId, amount: 320 });
+console.log(`  settled ${settled.settledAmount}, returned ${settled.releasedAmount}; balance now ${settled.credit.currentBalance}`);
+tick();
+
 step("checks that write nothing: can marketing spend 100 more? what would 300 more cost example.com?");
 const check = await ledger.getCreditEntitlement({ customerId, resourceId: "workspace-marketing", currencyId: "ai-tokens", requestedUsage: 100 });
 console.log(`  workspace-marketing: hasAccess ${check.hasAccess}${check.accessDeniedReason ? ` (${check.accessDeniedReason})` : ""}, balance ${check.currentBalance}, period ends ${check.usagePeriodEnd}`);
