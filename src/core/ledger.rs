@@ -142,6 +142,13 @@ impl<E: Environment> Transaction<'_, E> {
     }
 }
 
+/// How the storage protocol ended, before the operation's own result is added.
+#[allow(clippy::large_enum_variant)]
+enum Committed {
+    Applied { head: ScopeHead, now_ms: UnixMs, events: Vec<HostEvent>, recharges: Vec<RechargeRequest> },
+    Repeated { entry: KeyEntry, snapshot: Option<Grant>, head: ScopeHead, now_ms: UnixMs },
+}
+
 /// How a write operation ended. Short-lived, so the size difference between
 /// the variants does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -297,6 +304,32 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         claim: Option<&Claim>,
         step: impl FnOnce(&mut Transaction<'_, E>) -> LedgerResult<(T, Option<KeyEntry>)>,
     ) -> LedgerResult<Outcome<T>> {
+        // The protocol itself (`commit`) is compiled once; only this thin
+        // adapter is generic over each operation's step and result.
+        let mut step = Some(step);
+        let mut value = None;
+        let mut erased = |tx: &mut Transaction<'_, E>| -> LedgerResult<Option<KeyEntry>> {
+            let step = step.take().expect("a write runs its step once");
+            let (result, entry) = step(tx)?;
+            value = Some(result);
+            Ok(entry)
+        };
+        Ok(match self.commit(scope, claim, &mut erased).await? {
+            Committed::Applied { head, now_ms, events, recharges } => {
+                let value = value.expect("an applied write ran its step");
+                Outcome::Applied { value, head, now_ms, events, recharges }
+            }
+            Committed::Repeated { entry, snapshot, head, now_ms } => Outcome::Repeated { entry, snapshot, head, now_ms },
+        })
+    }
+
+    /// The storage protocol of every write operation (see the module docs).
+    async fn commit(
+        &self,
+        scope: &Scope,
+        claim: Option<&Claim>,
+        step: &mut dyn FnMut(&mut Transaction<'_, E>) -> LedgerResult<Option<KeyEntry>>,
+    ) -> LedgerResult<Committed> {
         let now_ms = self.now_ms()?;
         let head = self.load_head(scope).await?;
         let event_count_before = head.event_count;
@@ -306,7 +339,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             if let Some((entry, snapshot)) = self.find_key(scope, &head, claim).await? {
                 claim.check_repeat(&entry)?;
                 let (head, _) = self.advanced_copy(head, now_ms)?;
-                return Ok(Outcome::Repeated { entry, snapshot, head, now_ms });
+                return Ok(Committed::Repeated { entry, snapshot, head, now_ms });
             }
         }
         let before = head.clone();
@@ -320,7 +353,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             index_grants: Vec::new(),
         };
         tx.advance_clock()?;
-        let (value, key_entry) = step(&mut tx)?;
+        let key_entry = step(&mut tx)?;
         tx.advance_clock()?;
         let mut sink = EventSink::new(scope, &scope.stem(&self.key_prefix), tx.head.version + 1);
         for (currency_id, body) in std::mem::take(&mut tx.notes) {
@@ -383,7 +416,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             self.put(key, account.encode()).await?;
         }
         self.put(scope.head_key(&self.key_prefix), head.encode()).await?;
-        Ok(Outcome::Applied { value, head, now_ms, events: sink.events, recharges })
+        Ok(Committed::Applied { head, now_ms, events: sink.events, recharges })
     }
 
     /// Index keys for what this operation created: grants a caller can void by

@@ -29,6 +29,13 @@ use host::{JsEnvironment, JsStore};
 type JsResult<T> = Result<T, JsValue>;
 pub(crate) type HostLedger = Ledger<JsStore, JsEnvironment>;
 
+/// One instantiation of the promise plumbing for every method: each method's
+/// future is boxed behind the same trait object instead of monomorphising
+/// `future_to_promise` per method.
+fn spawn_boxed(future: std::pin::Pin<Box<dyn Future<Output = JsResult<JsValue>>>>) -> Promise {
+    future_to_promise(future)
+}
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = include_str!("types.ts");
 
@@ -87,10 +94,10 @@ impl CreditLedger {
     {
         let parsed: JsResult<I> = from_js(method, input, locate_field::<I>);
         let ledger = Rc::clone(&self.inner);
-        future_to_promise(async move {
+        spawn_boxed(Box::pin(async move {
             let output = operation(ledger, parsed?).await.map_err(to_js_error)?;
             to_js(&output)
-        })
+        }))
     }
 
     /// `run` for a write operation: after it commits, its events go to
@@ -104,11 +111,11 @@ impl CreditLedger {
     {
         let parsed: JsResult<I> = from_js(method, input, locate_field::<I>);
         let (ledger, hooks) = (Rc::clone(&self.inner), Rc::clone(&self.hooks));
-        future_to_promise(async move {
+        spawn_boxed(Box::pin(async move {
             let outcome = operation(Rc::clone(&ledger), parsed?).await.map_err(to_js_error)?;
             hooks.after_commit(&ledger, &outcome);
             to_js(&outcome)
-        })
+        }))
     }
 }
 
