@@ -1,7 +1,9 @@
 # credit-pools: every command a developer or CI needs.
-#   make demo   build the package and play the seed story in Node
-#   make test   cargo test, the Node tests (ESM + require), and the workerd test
-# Both install what they need (rust target, wasm-bindgen CLI, npm packages) first.
+#   make demo       build, start the example Worker under workerd, play the seed story over HTTP, stop
+#   make serve      the same Worker, kept running (prints an admin token and a preview URL)
+#   make demo-node  the seed story through the npm package in plain Node
+#   make test       cargo test, then the Node, workerd and headless-Chromium tests of the built package
+# They install what they need (rust target, wasm-bindgen CLI, npm packages, Chromium) first.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,7 +18,7 @@ export PATH := $(CARGO_BIN):$(PATH)
 RUST_SOURCES := $(shell find src -type f) Cargo.toml $(wildcard Cargo.lock)
 PKG_SOURCES := $(wildcard pkg-template/*) scripts/build-pkg.mjs
 
-.PHONY: deps rust-deps npm-deps build test cargo-test js-test demo clean
+.PHONY: deps rust-deps npm-deps browser-deps build test cargo-test js-test demo demo-node serve clean
 
 ## Prerequisites (idempotent) -------------------------------------------------
 
@@ -33,6 +35,10 @@ node_modules/.installed: package-lock.json package.json
 	@touch $@
 
 npm-deps: node_modules/.installed
+
+# Debian's Chromium for the preview-page test (apt-get, as root, only when missing).
+browser-deps:
+	@bash scripts/ensure-chromium.sh
 
 deps: rust-deps npm-deps
 
@@ -55,7 +61,7 @@ cargo-test:
 	cargo test --all-targets
 	cargo test --doc
 
-js-test: build
+js-test: build browser-deps
 	node --test js-tests/*.test.mjs js-tests/*.test.cjs
 
 test: cargo-test js-test
@@ -63,6 +69,12 @@ test: cargo-test js-test
 ## Demo -------------------------------------------------------------------------
 
 demo: build
+	node worker-example/dev.mjs demo
+
+serve: build
+	node worker-example/dev.mjs serve
+
+demo-node: build
 	node examples/demo.mjs
 
 clean:
