@@ -2,7 +2,8 @@
 #   make demo       build, start the example Worker under workerd, play the seed story over HTTP, stop
 #   make serve      the same Worker, kept running (prints an admin token and a preview URL)
 #   make demo-node  the seed story through the npm package in plain Node
-#   make test       cargo test, then the Node, workerd and headless-Chromium tests of the built package
+#   make test       cargo test, the Node, workerd and headless-Chromium tests of the built package, and the simulator
+#   make sim        the deterministic fault-injecting simulator alone (SEEDS=200 OPS=2000 by default)
 # They install what they need (rust target, wasm-bindgen CLI, npm packages, Chromium) first.
 
 SHELL := /bin/bash
@@ -18,7 +19,11 @@ export PATH := $(CARGO_BIN):$(PATH)
 RUST_SOURCES := $(shell find src -type f) Cargo.toml $(wildcard Cargo.lock)
 PKG_SOURCES := $(wildcard pkg-template/*) scripts/build-pkg.mjs
 
-.PHONY: deps rust-deps npm-deps browser-deps build test cargo-test js-test demo demo-node serve clean
+.PHONY: deps rust-deps npm-deps browser-deps build test cargo-test js-test sim demo demo-node serve clean
+
+# The deterministic simulator's run: seeds × operations (`make sim SEEDS=1000` runs more).
+SEEDS ?= 200
+OPS ?= 2000
 
 ## Prerequisites (idempotent) -------------------------------------------------
 
@@ -45,7 +50,7 @@ deps: rust-deps npm-deps
 ## Build ------------------------------------------------------------------------
 
 pkg/package.json: $(RUST_SOURCES) $(PKG_SOURCES) | deps
-	cargo build --release --target $(WASM_TARGET)
+	cargo build --release --target $(WASM_TARGET) --lib
 	rm -rf pkg
 	wasm-bindgen --target web --out-dir pkg $(WASM_RAW)
 	node scripts/build-pkg.mjs
@@ -64,7 +69,12 @@ cargo-test:
 js-test: build browser-deps
 	node --test js-tests/*.test.mjs js-tests/*.test.cjs
 
-test: cargo-test js-test
+# Random operations through the storage protocol over a fault-injecting store,
+# with the invariants checked after every step; a failing seed prints its replay.
+sim:
+	cargo run --release --bin sim -- --seeds $(SEEDS) --ops $(OPS)
+
+test: cargo-test js-test sim
 
 ## Demo -------------------------------------------------------------------------
 

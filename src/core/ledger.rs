@@ -319,7 +319,9 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 let value = value.expect("an applied write ran its step");
                 Outcome::Applied { value, head, now_ms, events, recharges }
             }
-            Committed::Repeated { entry, snapshot, head, now_ms } => Outcome::Repeated { entry, snapshot, head, now_ms },
+            Committed::Repeated { entry, snapshot, head, now_ms } => {
+                Outcome::Repeated { entry, snapshot, head, now_ms }
+            }
         })
     }
 
