@@ -122,3 +122,19 @@ fn usage_at_a_period_boundary_is_paid_by_the_new_period() {
     let kinds: Vec<String> = events.iter().map(event_type).collect();
     assert_eq!(kinds, ["CREDITS_GRANTED", "CREDITS_EXPIRED", "CREDITS_GRANTED", "CREDITS_CONSUMED"]);
 }
+
+#[test]
+fn voiding_the_oldest_grant_when_finished_grants_are_pruned_still_answers() {
+    // Regression (found by the JS fuzz test): with 64 finished grants already
+    // kept, the grant voided by this call is the oldest finished one and is
+    // pruned from the head in the same commit; the answer must not need it.
+    let h = Harness::new();
+    let first = h.grant(json!({ "customerId": C, "currencyId": "ai-tokens", "amount": 1 })).unwrap();
+    for _ in 0..64 {
+        let grant = h.grant(json!({ "customerId": C, "currencyId": "ai-tokens", "amount": 1 })).unwrap();
+        h.void(&grant.id).unwrap();
+    }
+    let voided = h.void(&first.id).unwrap();
+    assert_eq!((voided.id.as_str(), voided.status), (first.id.as_str(), GrantStatus::Voided));
+    assert_eq!(h.balance(C, None, "ai-tokens").total_voided, 65.0);
+}

@@ -772,14 +772,17 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                     });
                 }
                 pool.void(&grant_id, now_ms, &mut tx.events)?;
-                Ok((currency_id, None))
+                // A copy: pruning after the step may drop the now-finished grant from the head.
+                let voided = pool.grant(&grant_id).cloned();
+                Ok(((currency_id, voided), None))
             })
             .await?;
-        let Outcome::Applied { value: currency_id, head, events, recharges, .. } = outcome else {
+        let Outcome::Applied { value: (currency_id, voided), head, events, recharges, .. } = outcome else {
             unreachable!("voiding carries no idempotency key")
         };
-        let (_, grant) = head.find_grant(&input.id).expect("a grant voided in this operation is kept in its head");
-        let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, grant);
+        let grant = head.find_grant(&input.id).map(|(_, g)| g.clone()).or(voided);
+        let grant = grant.ok_or_else(|| LedgerError::not_found(format!("grant {:?}", input.id)))?;
+        let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, &grant);
         Ok(WriteResult { result, events, recharges })
     }
 
@@ -999,14 +1002,16 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 for body in account_events {
                     tx.notes.push((currency_id.clone(), body));
                 }
-                Ok(((), None))
+                // A copy: pruning after the step may drop a voided grant from the head.
+                Ok((pool_grant_copy(&tx.head, &currency_id, &recharge_id), None))
             })
             .await?;
-        let Outcome::Applied { head, events, recharges, .. } = outcome else {
+        let Outcome::Applied { value: copy, head, events, recharges, .. } = outcome else {
             unreachable!("recharge outcomes carry no idempotency key")
         };
-        let (pool, grant) = head.find_grant(&input.recharge_id).expect("the recharge grant stays in its head");
-        let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &pool.currency_id, grant);
+        let grant = head.find_grant(&input.recharge_id).map(|(_, g)| g.clone()).or(copy);
+        let grant = grant.ok_or_else(|| LedgerError::not_found(format!("recharge {:?}", input.recharge_id)))?;
+        let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, &grant);
         Ok(WriteResult { result, events, recharges })
     }
 
@@ -1490,6 +1495,10 @@ fn price_usage(
             .ok_or_else(|| LedgerError::invalid("value", "value × credit rate overflows"))?,
     };
     Ok((rate.currency_id.clone(), cost_micros))
+}
+
+fn pool_grant_copy(head: &ScopeHead, currency_id: &str, grant_id: &str) -> Option<Grant> {
+    head.pool(currency_id).and_then(|pool| pool.grant(grant_id)).cloned()
 }
 
 /// A ledger row's value for a `groupBy` key.

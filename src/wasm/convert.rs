@@ -17,15 +17,17 @@ pub(crate) fn from_js<T: DeserializeOwned>(
     input: JsValue,
     locate: fn(&JsValue, &str) -> Option<String>,
 ) -> Result<T, JsValue> {
-    if !input.is_object() || Array::is_array(&input) {
-        let kind = if Array::is_array(&input) {
-            "an array".to_string()
-        } else {
-            input.js_typeof().as_string().unwrap_or_default()
-        };
+    if !input.is_object() || is_array(&input)? {
+        let kind =
+            if is_array(&input)? { "an array".to_string() } else { input.js_typeof().as_string().unwrap_or_default() };
         return Err(to_js_error(LedgerError::invalid(what, format!("expects an object, got {kind}"))));
     }
-    let input = dates_to_epoch_ms(input);
+    // Walk the value first, bounded: a cyclic or absurdly deep value, a getter
+    // that throws, a revoked Proxy or an array with holes is refused here, before
+    // the recursive deserialiser could overflow the wasm stack or a JS exception
+    // could escape the Promise.
+    let mut nodes = 0;
+    let input = sanitize(&input, what, 0, &mut nodes).map_err(to_js_error)?;
     serde_wasm_bindgen::from_value(input.clone()).map_err(|error| {
         let text = message(&error);
         let field = locate(&input, &text).unwrap_or_else(|| what.to_string());
@@ -35,9 +37,11 @@ pub(crate) fn from_js<T: DeserializeOwned>(
 
 /// Deserialises an array option (`usageLowThresholds`).
 pub(crate) fn from_js_list<T: DeserializeOwned>(what: &str, input: JsValue) -> Result<Vec<T>, JsValue> {
-    if !Array::is_array(&input) {
+    if !is_array(&input)? {
         return Err(to_js_error(LedgerError::invalid(what, "must be an array")));
     }
+    let mut nodes = 0;
+    let input = sanitize(&input, what, 0, &mut nodes).map_err(to_js_error)?;
     serde_wasm_bindgen::from_value(input).map_err(|error| to_js_error(LedgerError::invalid(what, message(&error))))
 }
 
@@ -45,6 +49,71 @@ pub(crate) fn from_js_list<T: DeserializeOwned>(what: &str, input: JsValue) -> R
 fn message(error: &serde_wasm_bindgen::Error) -> String {
     let text = error.to_string();
     text.strip_prefix("Error: ").unwrap_or(&text).to_string()
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = Array, js_name = isArray)]
+    fn array_check(value: &JsValue) -> Result<bool, JsValue>;
+}
+
+/// `Array.isArray`, with a throw (a revoked Proxy) reported as bad input.
+fn is_array(value: &JsValue) -> Result<bool, JsValue> {
+    array_check(value).map_err(|_| to_js_error(LedgerError::invalid("input", "could not be read (a revoked Proxy?)")))
+}
+
+/// Nesting and size bounds of any input value (the deepest real input, a
+/// catalog's `plans[i].creditRates[j].amount`, is 5 levels).
+const INPUT_DEPTH_MAX: u32 = 16;
+const INPUT_NODES_MAX: u32 = 100_000;
+
+/// A plain copy of `value` made of what reading it once returned: objects and
+/// arrays rebuilt, `Date`s as epoch milliseconds. Bounded in depth and size, so
+/// a cyclic or absurdly deep value, a getter that throws, a Proxy or an array
+/// with holes is refused here, and the deserialiser only ever sees plain data
+/// (it cannot overflow the wasm stack, and no JS exception escapes it).
+fn sanitize(value: &JsValue, path: &str, depth: u32, nodes: &mut u32) -> Result<JsValue, LedgerError> {
+    *nodes += 1;
+    if *nodes > INPUT_NODES_MAX {
+        return Err(LedgerError::invalid(path, format!("is too large (more than {INPUT_NODES_MAX} values)")));
+    }
+    if !value.is_object() || value.is_function() {
+        return Ok(value.clone());
+    }
+    if depth >= INPUT_DEPTH_MAX {
+        return Err(LedgerError::invalid(
+            path,
+            format!("nests deeper than {INPUT_DEPTH_MAX} levels (or refers to itself)"),
+        ));
+    }
+    let unreadable = |_| LedgerError::invalid(path, "could not be read (a getter or Proxy threw)");
+    // `Array.isArray` throws on a revoked Proxy: ask through a catching import.
+    if array_check(value).map_err(unreadable)? {
+        let array: &Array = value.unchecked_ref();
+        let copy = Array::new();
+        for index in 0..array.length() {
+            let element = Reflect::get_u32(array, index).map_err(unreadable)?;
+            let element_path = format!("{path}[{index}]");
+            if element.is_null() || element.is_undefined() {
+                return Err(LedgerError::invalid(&element_path, "arrays may not hold null, undefined or holes"));
+            }
+            copy.push(&sanitize(&element, &element_path, depth + 1, nodes)?);
+        }
+        return Ok(copy.into());
+    }
+    if let Some(date) = value.dyn_ref::<Date>() {
+        return Ok(JsValue::from_f64(date.get_time()));
+    }
+    let object: &Object = value.unchecked_ref();
+    let copy = Object::new();
+    let keys = Reflect::own_keys(object).map_err(unreadable)?;
+    for key in keys.iter() {
+        let Some(name) = key.as_string() else { continue };
+        let field = Reflect::get(object, &key).map_err(unreadable)?;
+        let field = sanitize(&field, &format!("{path}.{name}"), depth + 1, nodes)?;
+        Reflect::set(&copy, &key, &field).map_err(unreadable)?;
+    }
+    Ok(copy.into())
 }
 
 /// The name in a "missing field `x`" message.
@@ -119,28 +188,6 @@ pub(crate) fn blame_in_list<T: DeserializeOwned>(
         };
     }
     path.to_string()
-}
-
-fn dates_to_epoch_ms(input: JsValue) -> JsValue {
-    let Some(object) = input.dyn_ref::<Object>() else { return input };
-    if Array::is_array(object) || input.is_function() {
-        return input;
-    }
-    let keys = Object::keys(object);
-    let has_date =
-        keys.iter().any(|key| Reflect::get(object, &key).map(|v| v.is_instance_of::<Date>()).unwrap_or(false));
-    if !has_date {
-        return input;
-    }
-    let copy = Object::assign(&Object::new(), object);
-    for key in keys.iter() {
-        if let Ok(value) = Reflect::get(&copy, &key) {
-            if let Some(date) = value.dyn_ref::<Date>() {
-                let _ = Reflect::set(&copy, &key, &JsValue::from_f64(date.get_time()));
-            }
-        }
-    }
-    copy.into()
 }
 
 /// Serialises a result as plain JSON-compatible objects (`null`, not `undefined`; objects, not `Map`s).
