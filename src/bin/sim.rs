@@ -337,26 +337,16 @@ impl<'a> Run<'a> {
                     self.acknowledged_micros[index]
                 ));
             }
-            if let Some(debit) = self.acknowledged.last().filter(|d| d.resource == index) {
-                if by_key.get(debit.key.as_str()).copied().unwrap_or(0) != debit.micros {
+            // Each debit's key consumed exactly its amount: the newest every step,
+            // all of them at every full check.
+            let checked = if full { self.acknowledged.len() } else { 1 };
+            for debit in self.acknowledged.iter().rev().take(checked).filter(|d| d.resource == index) {
+                let seen = by_key.get(debit.key.as_str()).copied().unwrap_or(0);
+                if seen != debit.micros {
                     return Err(format!(
-                        "{who}: key {} consumed {:?} micros, its debit was {}",
-                        debit.key,
-                        by_key.get(debit.key.as_str()),
-                        debit.micros
+                        "{who}: key {} consumed {seen} micros, its debit was {}",
+                        debit.key, debit.micros
                     ));
-                }
-            }
-            if full {
-                for debit in self.acknowledged.iter().filter(|d| d.resource == index) {
-                    if by_key.get(debit.key.as_str()).copied().unwrap_or(0) != debit.micros {
-                        return Err(format!(
-                            "{who}: key {} consumed {:?} micros, its debit was {}",
-                            debit.key,
-                            by_key.get(debit.key.as_str()),
-                            debit.micros
-                        ));
-                    }
                 }
             }
             // Pending clock rows (an expiry due but not yet written) may be
