@@ -33,64 +33,12 @@
 //       answer parses as JSON, else its text (binary answers: use fetch(worker.url + path)).
 //   customerToken({ customerId, resourceId?, expiresAt? }) → Promise<string>: a `cp1.` token signed with
 //       tokenSecret by worker-example/src/auth.js; expiresAt (epoch ms) defaults to now + 1 h.
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { signCustomerToken } from "../worker-example/src/auth.js";
+// Starting and stopping workerd (free port, fresh storage, exit hooks) is the
+// example's own `startWorker`, shared with `make demo` and `make serve`.
+import { startWorker as spawnWorker } from "../worker-example/dev.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const WORKERD = path.join(ROOT, "node_modules", ".bin", "workerd");
-const CONFIG = path.join(ROOT, "worker-example", "config.capnp");
-const START_TIMEOUT_MS = 20_000;
 const QUERY_METHODS = new Set(["GET", "HEAD", "DELETE"]);
-
-/**
- * Workers still running: killed if the test process exits (or is interrupted
- * or cancelled with SIGINT/SIGTERM) without stopping them, so no workerd is
- * left behind.
- */
-const running = new Map(); // child process → its storage directory
-let exitHooksInstalled = false;
-function killLeftovers() {
-  for (const [child, storage] of running) {
-    try {
-      child.kill("SIGKILL");
-      rmSync(storage, { recursive: true, force: true });
-    } catch {}
-  }
-  running.clear();
-}
-function onSignal(signal) {
-  killLeftovers();
-  process.removeListener("SIGINT", onSignal);
-  process.removeListener("SIGTERM", onSignal);
-  // Keep the signal's usual effect: die by it, unless someone else handles it.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-function installExitHooks() {
-  if (exitHooksInstalled) return;
-  exitHooksInstalled = true;
-  process.once("exit", killLeftovers);
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close((error) => (error ? reject(error) : resolve(port)));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function withQuery(pathname, query) {
   if (query == null) return pathname;
@@ -105,65 +53,9 @@ function withQuery(pathname, query) {
 }
 
 export async function startWorker({ adminToken, tokenSecret } = {}) {
-  adminToken ??= `admin-${randomBytes(16).toString("hex")}`;
-  tokenSecret ??= randomBytes(32).toString("hex");
-  const port = await freePort();
-  const storage = mkdtempSync(path.join(tmpdir(), "credit-pools-worker-test-"));
-  const child = spawn(
-    WORKERD,
-    ["serve", CONFIG, "--experimental", "--socket-addr", `http=127.0.0.1:${port}`, "--directory-path", `do-storage=${storage}`],
-    { cwd: ROOT, env: { ...process.env, ADMIN_TOKEN: adminToken, TOKEN_SECRET: tokenSecret }, stdio: ["ignore", "ignore", "pipe"] },
-  );
-  running.set(child, storage);
-  installExitHooks();
-  let stderr = "";
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (chunk) => {
-    stderr = (stderr + chunk).slice(-20_000);
-  });
-  let spawnError = null;
-  child.once("error", (error) => {
-    spawnError = error;
-  });
-  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-  let exitInfo = null;
-  exited.then((info) => {
-    exitInfo = info;
-    running.delete(child);
-  });
-
-  let stopped = null;
-  const stop = () =>
-    (stopped ??= (async () => {
-      if (exitInfo === null && spawnError === null) {
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      running.delete(child);
-      rmSync(storage, { recursive: true, force: true });
-    })());
-
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (spawnError || exitInfo) {
-      await stop();
-      const how = spawnError ? spawnError.message : `code ${exitInfo.code}, signal ${exitInfo.signal}`;
-      throw new Error(`workerd exited before answering (${how}):\n${stderr}`);
-    }
-    try {
-      const response = await fetch(`${url}/`, { signal: AbortSignal.timeout(2_000) });
-      await response.arrayBuffer();
-      if (response.status === 200) break;
-    } catch {}
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`workerd did not answer 200 on ${url}/ within ${START_TIMEOUT_MS} ms:\n${stderr}`);
-    }
-    await sleep(100);
-  }
+  const worker = await spawnWorker({ adminToken, tokenSecret });
+  ({ adminToken, tokenSecret } = worker);
+  const { url, stop } = worker;
 
   async function call(token, method, pathname, input) {
     const headers = {};

@@ -16,45 +16,100 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 
 async function freePort() {
   return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
       const { port } = server.address();
-      server.close(() => resolve(port));
+      server.close((error) => (error ? reject(error) : resolve(port)));
     });
-    server.on("error", reject);
   });
 }
 
-/** Starts workerd; resolves once it answers. */
+// Workers still running are killed if this process exits or is interrupted
+// without stopping them, so no workerd is left behind.
+const running = new Map(); // child process → its storage directory
+let exitHooksInstalled = false;
+function killLeftovers() {
+  for (const [child, storage] of running) {
+    try {
+      child.kill("SIGKILL");
+      rmSync(storage, { recursive: true, force: true });
+    } catch {}
+  }
+  running.clear();
+}
+function onSignal(signal) {
+  killLeftovers();
+  process.removeListener("SIGINT", onSignal);
+  process.removeListener("SIGTERM", onSignal);
+  // Keep the signal's usual effect: die by it, unless someone else handles it.
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+function installExitHooks() {
+  if (exitHooksInstalled) return;
+  exitHooksInstalled = true;
+  process.once("exit", killLeftovers);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}
+
+/**
+ * Starts `workerd serve worker-example/config.capnp` on 127.0.0.1 (a free port
+ * unless `port` is given) with a fresh Durable Object directory; resolves once
+ * `GET /` answers 200, within 20 s, else rejects with workerd's stderr.
+ * Resolves `{ url, port, adminToken, tokenSecret, stop() }`; `stop` is idempotent.
+ */
 export async function startWorker({ port, adminToken, tokenSecret } = {}) {
   port ??= await freePort();
-  adminToken ??= randomBytes(16).toString("hex");
+  adminToken ??= `admin-${randomBytes(16).toString("hex")}`;
   tokenSecret ??= randomBytes(32).toString("hex");
   const storage = mkdtempSync(join(tmpdir(), "credit-pools-do-"));
   const child = spawn(
     join(root, "node_modules/.bin/workerd"),
     ["serve", join(root, "worker-example/config.capnp"), "--experimental", "--socket-addr", `http=127.0.0.1:${port}`, "--directory-path", `do-storage=${storage}`],
-    { env: { ...process.env, ADMIN_TOKEN: adminToken, TOKEN_SECRET: tokenSecret }, stdio: ["ignore", "ignore", "pipe"] },
+    { cwd: root, env: { ...process.env, ADMIN_TOKEN: adminToken, TOKEN_SECRET: tokenSecret }, stdio: ["ignore", "ignore", "pipe"] },
   );
+  running.set(child, storage);
+  installExitHooks();
   let stderr = "";
-  child.stderr.on("data", (chunk) => { stderr += chunk; });
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (chunk) => { stderr = (stderr + chunk).slice(-20_000); });
+  let spawnError = null;
+  child.once("error", (error) => { spawnError = error; });
+  let exitInfo = null;
+  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  exited.then((info) => { exitInfo = info; running.delete(child); });
+  let stopped = null;
+  const stop = () =>
+    (stopped ??= (async () => {
+      if (exitInfo === null && spawnError === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      running.delete(child);
+      rmSync(storage, { recursive: true, force: true });
+    })());
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (spawnError || exitInfo) {
+      await stop();
+      const how = spawnError ? spawnError.message : `code ${exitInfo.code}, signal ${exitInfo.signal}`;
+      throw new Error(`workerd exited before answering (${how}):\n${stderr}`);
     }
-    rmSync(storage, { recursive: true, force: true });
-  };
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (child.exitCode !== null) throw new Error(`workerd exited (${child.exitCode}):\n${stderr}`);
     try {
-      if ((await fetch(`${url}/`)).ok) return { url, port, adminToken, tokenSecret, stop };
+      const response = await fetch(`${url}/`, { signal: AbortSignal.timeout(2_000) });
+      await response.arrayBuffer();
+      if (response.status === 200) return { url, port, adminToken, tokenSecret, stop };
     } catch {}
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`workerd did not answer 200 on ${url}/ within 20 s:\n${stderr}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  await stop();
-  throw new Error(`workerd did not answer on ${url}:\n${stderr}`);
 }
 
 async function api(worker, method, path, body) {

@@ -1405,14 +1405,10 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         check_optional_id("currencyId", &input.currency_id)?;
         let limit = page_limit(input.limit)? as usize;
         let order = input.order.unwrap_or(SortOrder::Descending);
-        let (head, pending, _) = {
-            let now_ms = self.now_ms()?;
-            let stored = self.load_head(&scope).await?;
-            let event_count = stored.event_count;
-            let (advanced, pending) = self.advanced_copy(stored, now_ms)?;
-            ((advanced, event_count), pending, now_ms)
-        };
-        let (_, event_count) = head;
+        let now_ms = self.now_ms()?;
+        let stored = self.load_head(&scope).await?;
+        let event_count = stored.event_count;
+        let (_, pending) = self.advanced_copy(stored, now_ms)?;
         let total = event_count + pending.len() as u64;
         let matches = |event: &EventRecord| {
             input.currency_id.as_ref().is_none_or(|c| *c == event.currency_id)
