@@ -122,6 +122,15 @@ fn input<T: serde::de::DeserializeOwned>(value: Value) -> T {
     serde_json::from_value(value).expect("simulation inputs are well-formed")
 }
 
+/// An open reservation the model expects the pool to hold until it expires.
+#[derive(Debug, Clone)]
+struct Reservation {
+    resource: usize,
+    id: String,
+    micros: i64,
+    expires_ms: i64,
+}
+
 /// One debit the model expects to be applied exactly once.
 #[derive(Debug, Clone)]
 struct Debit {
@@ -138,6 +147,7 @@ struct Run<'a> {
     acknowledged_micros: [i64; 3],
     acknowledged: Vec<Debit>,
     committed: [Vec<LedgerEventOutput>; 3],
+    open: Vec<Reservation>,
     steps: u64,
 }
 
@@ -171,9 +181,8 @@ impl<'a> Run<'a> {
         self.steps += 1;
         let rng = self.store.rng;
         let resource = rng.below(3) as usize;
-        let scope = json!({ "customerId": CUSTOMER, "resourceId": RESOURCES[resource] });
         let key = format!("k{}", self.steps);
-        match rng.below(10) {
+        match rng.below(13) {
             0 => {
                 self.until_applied(|l| {
                     block_on(l.provision_subscription(input(
@@ -234,12 +243,14 @@ impl<'a> Run<'a> {
             8 => {
                 self.clock.now_ms.set(self.clock.now_ms.get() + rng.below(20 * 86_400_000) as i64);
             }
+            10 => self.reserve(resource, &key)?,
+            11 => self.resolve_reservation()?,
+            12 => self.strict_consume(resource, &key)?,
             _ => {
                 // A repeat of an acknowledged debit must change nothing.
-                if let Some(debit) =
-                    self.acknowledged.get(rng.below(self.acknowledged.len() as u64 + 1) as usize).cloned()
-                {
-                    let _ = scope;
+                // Settlements carry their reservation's id, not an idempotency key: not repeatable.
+                let picked = self.acknowledged.get(rng.below(self.acknowledged.len() as u64 + 1) as usize).cloned();
+                if let Some(debit) = picked.filter(|d| !d.key.starts_with("rsv-")) {
                     let amount = debit.micros as f64 / 1e6;
                     let repeat = self.until_applied(|l| {
                         block_on(l.consume_credits(input(
@@ -260,6 +271,104 @@ impl<'a> Run<'a> {
             }
         }
         self.check()
+    }
+
+    /// Holds credit; refused (and nothing held) when the available balance is short.
+    fn reserve(&mut self, resource: usize, key: &str) -> Result<(), String> {
+        let rng = self.store.rng;
+        let cents = rng.below(20_000) + 1;
+        let ttl_ms = (rng.below(72) + 1) * 3_600_000;
+        let held = self.until_applied(|l| {
+            let reserve =
+                block_on(l.reserve_credits(input(json!({ "customerId": CUSTOMER, "resourceId": RESOURCES[resource],
+                "currencyId": "credits", "amount": cents as f64 / 100.0, "ttlMs": ttl_ms, "idempotencyKey": key }))));
+            match reserve {
+                Err(error) if error.code() == "INSUFFICIENT_CREDITS" => Ok(None),
+                other => other.map(|r| Some((r.result.reservation_id, r.result.expires_at))),
+            }
+        })?;
+        if let Some((id, expires_at)) = held {
+            let expires_ms =
+                credit_pools::core::time::parse_iso(&expires_at).ok_or("a reservation's expiresAt does not parse")?;
+            self.open.push(Reservation { resource, id, micros: cents as i64 * 10_000, expires_ms });
+        }
+        Ok(())
+    }
+
+    /// Settles part of (or releases) an open reservation. Settling has no key:
+    /// `INVALID_STATE` on a retry means an earlier attempt committed; on the
+    /// first attempt it means the reservation had expired.
+    fn resolve_reservation(&mut self) -> Result<(), String> {
+        let rng = self.store.rng;
+        if self.open.is_empty() {
+            return Ok(());
+        }
+        let reservation = self.open.remove(rng.below(self.open.len() as u64) as usize);
+        let settle_micros = rng.chance(700).then(|| reservation.micros * rng.below(101) as i64 / 100);
+        // Expiry is known from the model: an expired reservation must be refused
+        // (INVALID_STATE); an open one must resolve, where INVALID_STATE is only
+        // possible on a retry whose earlier attempt committed.
+        let expired = reservation.expires_ms <= self.clock.now_ms.get();
+        let attempts = Cell::new(0);
+        let refused_first = Cell::new(false);
+        let resolved = self.until_applied(|l| {
+            attempts.set(attempts.get() + 1);
+            let outcome = match settle_micros {
+                Some(micros) => block_on(l.settle_reservation(input(
+                    json!({ "reservationId": reservation.id, "amount": micros as f64 / 1e6 }),
+                )))
+                .map(|_| ()),
+                None => block_on(l.release_reservation(input(json!({ "reservationId": reservation.id })))).map(|_| ()),
+            };
+            match outcome {
+                Err(error) if error.code() == "INVALID_STATE" => {
+                    refused_first.set(attempts.get() == 1);
+                    Ok(false)
+                }
+                other => other.map(|()| true),
+            }
+        })?;
+        if expired && resolved {
+            return Err(format!("expired reservation {} was resolved", reservation.id));
+        }
+        if !expired && refused_first.get() {
+            return Err(format!("open reservation {} was refused", reservation.id));
+        }
+        let applied = !expired;
+        if let (true, Some(micros)) = (applied, settle_micros) {
+            self.acknowledged_micros[reservation.resource] += micros;
+            self.acknowledged.push(Debit { resource: reservation.resource, key: reservation.id, micros });
+        }
+        Ok(())
+    }
+
+    /// A `requireBalance` debit: applied only if the available balance covers
+    /// it, and then the available balance is never negative afterwards.
+    fn strict_consume(&mut self, resource: usize, key: &str) -> Result<(), String> {
+        let cents = self.store.rng.below(5_000) + 1;
+        let admitted = self.until_applied(|l| {
+            let consume = block_on(l.consume_credits(input(json!({ "customerId": CUSTOMER, "resourceId": RESOURCES[resource],
+                "currencyId": "credits", "amount": cents as f64 / 100.0, "idempotencyKey": key, "requireBalance": true }))));
+            match consume {
+                Err(error) if error.code() == "INSUFFICIENT_CREDITS" => Ok(false),
+                other => other.map(|_| true),
+            }
+        })?;
+        if admitted {
+            let micros = cents as i64 * 10_000;
+            self.acknowledged_micros[resource] += micros;
+            self.acknowledged.push(Debit { resource, key: key.to_string(), micros });
+            self.store.faults_enabled.set(false);
+            let balance = block_on(self.ledger.get_credit_balance(input(
+                json!({ "customerId": CUSTOMER, "resourceId": RESOURCES[resource], "currencyId": "credits" }),
+            )));
+            self.store.faults_enabled.set(true);
+            let available = balance.map_err(|e| e.to_string())?.available_balance;
+            if available < 0.0 {
+                return Err(format!("a requireBalance debit left the available balance at {available}"));
+            }
+        }
+        Ok(())
     }
 
     /// The invariants, read with faults off (a read that fails proves nothing).
@@ -331,6 +440,18 @@ impl<'a> Run<'a> {
             if micros(identity) != micros(balance.current_balance) {
                 return Err(format!("{who}: totals give {identity}, balance is {}", balance.current_balance));
             }
+            let now = self.clock.now_ms.get();
+            let held: i64 =
+                self.open.iter().filter(|r| r.resource == index && r.expires_ms > now).map(|r| r.micros).sum();
+            if micros(balance.reserved_amount) != held {
+                return Err(format!(
+                    "{who}: {} reserved, open reservations hold {held} micros",
+                    balance.reserved_amount
+                ));
+            }
+            if micros(balance.available_balance) != micros(balance.current_balance) - held {
+                return Err(format!("{who}: available {} is not balance less reservations", balance.available_balance));
+            }
             if consumed != self.acknowledged_micros[index] {
                 return Err(format!(
                     "{who}: ledger consumed {consumed} micros, acknowledged debits {}",
@@ -374,6 +495,7 @@ fn run_seed(seed: u64, ops: u64) -> Result<FaultCounts, String> {
         acknowledged_micros: [0; 3],
         acknowledged: Vec::new(),
         committed: [Vec::new(), Vec::new(), Vec::new()],
+        open: Vec::new(),
         steps: 0,
     };
     for _ in 0..ops {
