@@ -233,37 +233,49 @@ fn idempotent_repeats_apply_once_even_after_leaving_the_heads_window() {
 
 #[test]
 fn a_failed_put_leaves_the_scope_as_before_and_a_retry_applies_once() {
-    for fail_at in 0..2 {
-        for write_first in [false, true] {
-            let h = Harness::new();
-            h.provision(json!({ "customerId": C, "planId": "plan-basic" })).unwrap();
-            let committed = h.store().puts.get();
-            let balance_before = h.balance(C, None, "ai-tokens");
-            let events_before = h.events(C, None);
-            h.store().fail_put_at.set(Some(committed + fail_at));
-            h.store().write_before_failing.set(write_first);
-            let input =
-                json!({ "customerId": C, "featureId": "feature-ai-tokens", "value": 7, "idempotencyKey": "retry-me" });
-            let result = h.usage(input.clone());
-            // Puts: ledger page, head. Failing the head put after it landed is a
-            // commit whose acknowledgement was lost; anything earlier is no commit.
-            let head_landed = fail_at == 1 && write_first;
-            assert_eq!(result.unwrap_err().code(), "STORE_ERROR");
-            let expected = if head_landed { 993.0 } else { 1000.0 };
-            assert_eq!(
-                h.balance(C, None, "ai-tokens").current_balance,
-                expected,
-                "fail_at={fail_at} write_first={write_first}"
-            );
-            if !head_landed {
-                assert_eq!(h.balance(C, None, "ai-tokens"), balance_before);
-                assert_eq!(h.events(C, None), events_before);
+    // With 31 earlier usages the head's tail holds a full page (32 events with
+    // the provisioning grant), so the usage writes that page, then the head.
+    for (earlier_usages, puts) in [(0, 1), (31, 2)] {
+        for fail_at in 0..puts {
+            for write_first in [false, true] {
+                let h = Harness::new();
+                h.provision(json!({ "customerId": C, "planId": "plan-basic" })).unwrap();
+                for _ in 0..earlier_usages {
+                    h.usage(json!({ "customerId": C, "featureId": "feature-ai-tokens", "value": 1 })).unwrap();
+                }
+                let committed = h.store().puts.get();
+                let balance_before = h.balance(C, None, "ai-tokens");
+                let events_before = h.events(C, None);
+                h.store().fail_put_at.set(Some(committed + fail_at));
+                h.store().write_before_failing.set(write_first);
+                let input = json!({ "customerId": C, "featureId": "feature-ai-tokens", "value": 7,
+                    "idempotencyKey": "retry-me" });
+                let result = h.usage(input.clone());
+                // The head is the last put. Failing it after it landed is a commit
+                // whose acknowledgement was lost; anything earlier is no commit.
+                let head_landed = fail_at == puts - 1 && write_first;
+                assert_eq!(result.unwrap_err().code(), "STORE_ERROR");
+                let start = 1000.0 - earlier_usages as f64;
+                let expected = if head_landed { start - 7.0 } else { start };
+                let case = format!("earlier={earlier_usages} fail_at={fail_at} write_first={write_first}");
+                assert_eq!(h.balance(C, None, "ai-tokens").current_balance, expected, "{case}");
+                if !head_landed {
+                    assert_eq!(h.balance(C, None, "ai-tokens"), balance_before, "{case}");
+                    assert_eq!(h.events(C, None), events_before, "{case}");
+                }
+                h.store().fail_put_at.set(None);
+                let retry = h.usage(input).unwrap();
+                assert_eq!(retry.credit.current_balance, start - 7.0, "the retry applies exactly once: {case}");
+                assert_eq!(retry.credit.consumed, if head_landed { 0.0 } else { 7.0 }, "{case}");
+                let expected_micros = ((start - 7.0) * 1e6) as i64;
+                assert_eq!(ledger_balance_micros(&h.events(C, None), "ai-tokens"), expected_micros, "{case}");
+                let retry_puts = if head_landed { 0 } else { puts };
+                assert_eq!(
+                    h.store().puts.get(),
+                    committed + fail_at + 1 + retry_puts,
+                    "{case}: the failed attempt's puts, then the retry's (none for a repeat)"
+                );
             }
-            h.store().fail_put_at.set(None);
-            let retry = h.usage(input).unwrap();
-            assert_eq!(retry.credit.current_balance, 993.0, "the retry applies exactly once");
-            assert_eq!(retry.credit.consumed, if head_landed { 0.0 } else { 7.0 });
-            assert_eq!(ledger_balance_micros(&h.events(C, None), "ai-tokens"), 993_000_000);
         }
     }
 }
@@ -399,7 +411,8 @@ fn ledger_pages_hold_history_and_queries_page_through_it() {
     .unwrap();
     assert_eq!(granted.events.len(), 1);
     assert_eq!(granted.next_cursor, None);
-    assert_eq!(h.store().snapshot().keys().filter(|k| k.contains("/l/")).count(), 3, "64 events per page");
+    // 151 events: four full pages of 32, the last 23 in the head's tail.
+    assert_eq!(h.store().snapshot().keys().filter(|k| k.contains("/l/")).count(), 4, "32 events per page");
 }
 
 #[test]

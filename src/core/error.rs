@@ -23,6 +23,10 @@ pub enum LedgerError {
     StoreError { key: String, reason: String },
     /// A value in the store is not what this library wrote there.
     CorruptState { key: String, reason: String },
+    /// Other writers kept committing to the same record (a scope head or an
+    /// account) between this operation's read and its compare-and-set write,
+    /// for every one of its bounded attempts. Nothing was committed; retry.
+    Conflict { key: String, attempts: u32 },
 }
 
 impl LedgerError {
@@ -37,6 +41,7 @@ impl LedgerError {
             Self::InsufficientCredits { .. } => "INSUFFICIENT_CREDITS",
             Self::StoreError { .. } => "STORE_ERROR",
             Self::CorruptState { .. } => "CORRUPT_STATE",
+            Self::Conflict { .. } => "CONFLICT",
         }
     }
 
@@ -77,6 +82,10 @@ impl fmt::Display for LedgerError {
             Self::CorruptState { key, reason } => {
                 write!(f, "stored value at key `{key}` is not valid credit-pools state: {reason}")
             }
+            Self::Conflict { key, attempts } => write!(
+                f,
+                "key `{key}` was committed by another writer during each of {attempts} attempts; nothing was written"
+            ),
         }
     }
 }

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use super::amount::{micros_to_f64, multiply_micros_ceil};
 use super::api::*;
 use super::catalog::{check_text, Catalog, CatalogInput};
+use super::commit::{Applied, CommitRecord, WriteSet};
 use super::error::{LedgerError, LedgerResult};
 use super::events::{
     derive as derive_events, EventBody, EventSink, HostEvent, USAGE_LOW_THRESHOLDS_DEFAULT, USAGE_LOW_THRESHOLDS_MAX,
@@ -29,8 +30,8 @@ use super::keys::{
 };
 use super::ledger_event::{page_of, EventKind, EventRecord, LedgerPage, PAGE_SCHEMA};
 use super::limits::{
-    EVENTS_PER_OPERATION_MAX, LEDGER_PAGE_EVENTS, METADATA_ENTRIES_MAX, PRIORITY_MAX, RESERVATION_TTL_MS_MAX,
-    TIME_MS_MAX,
+    COMMIT_ATTEMPTS_MAX, EVENTS_PER_OPERATION_MAX, LEDGER_PAGE_EVENTS, LEDGER_TAIL_EVENTS_MAX, METADATA_ENTRIES_MAX,
+    PRIORITY_MAX, RESERVATION_TTL_MS_MAX, TIME_MS_MAX,
 };
 use super::locks::ScopeLocks;
 use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool, Reservation};
@@ -149,6 +150,16 @@ enum Committed {
     Repeated { entry: KeyEntry, snapshot: Option<Grant>, head: ScopeHead, now_ms: UnixMs },
 }
 
+/// How one attempt of the protocol ended.
+#[allow(clippy::large_enum_variant)]
+enum Attempt {
+    Done(Committed),
+    /// A compare-and-set found the record at `key` moved on: read and try again.
+    Conflict {
+        key: String,
+    },
+}
+
 /// How a write operation ended. Short-lived, so the size difference between
 /// the variants does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -229,6 +240,14 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         self.store.put(&key, value).await.map_err(|reason| LedgerError::StoreError { key, reason })
     }
 
+    /// Writes one commit record outside a scope commit (an account), with
+    /// compare-and-set where the store offers it. `Ok(false)`: a conflict.
+    async fn put_commit_record(&self, key: String, value: String, expected_version: u64) -> LedgerResult<bool> {
+        let record = CommitRecord { key, value, expected_version };
+        let set = WriteSet { before: Vec::new(), commits: vec![record] };
+        Ok(set.apply(&self.store).await? == Applied::Written)
+    }
+
     async fn load_head(&self, scope: &Scope) -> LedgerResult<ScopeHead> {
         let key = scope.head_key(&self.key_prefix);
         match self.get(&key).await? {
@@ -237,25 +256,23 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         }
     }
 
-    /// The committed events of page `page`, i.e. those below `event_count`.
-    async fn load_page(&self, scope: &Scope, page: u64, event_count: u64) -> LedgerResult<Vec<EventRecord>> {
+    /// The committed events of page `page` of `head`'s ledger: from the head's
+    /// tail, or from the stored page (written once, full, immutable).
+    async fn load_page(&self, scope: &Scope, head: &ScopeHead, page: u64) -> LedgerResult<Vec<EventRecord>> {
         let first_seq = page * LEDGER_PAGE_EVENTS;
-        let committed = event_count.saturating_sub(first_seq).min(LEDGER_PAGE_EVENTS) as usize;
-        if committed == 0 {
-            return Ok(Vec::new());
+        let paged_count = head.paged_count();
+        if first_seq >= paged_count {
+            let start = ((first_seq - paged_count) as usize).min(head.tail.len());
+            let end = (start + LEDGER_PAGE_EVENTS as usize).min(head.tail.len());
+            return Ok(head.tail[start..end].to_vec());
         }
         let key = scope.page_key(&self.key_prefix, page);
-        let text =
-            self.get(&key).await?.ok_or_else(|| LedgerError::corrupt(&key, "a committed ledger page is missing"))?;
-        let mut events = LedgerPage::decode(&key, page, &text)?.events;
-        if events.len() < committed {
-            return Err(LedgerError::corrupt(
-                &key,
-                format!("holds {} events, {committed} are committed", events.len()),
-            ));
-        }
-        events.truncate(committed);
-        Ok(events)
+        let text = self.get(&key).await?.ok_or_else(|| LedgerError::StoreError {
+            key: key.clone(),
+            reason: "a ledger page the scope head names is not in the store (a stale read, or the store lost it)"
+                .to_string(),
+        })?;
+        Ok(LedgerPage::decode(&key, page, &text)?.events)
     }
 
     async fn load_account(&self, customer_id: &str, currency_id: &str) -> LedgerResult<AccountState> {
@@ -291,7 +308,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         &self,
         scope: &Scope,
         claim: Option<&Claim>,
-        step: impl FnOnce(&mut Transaction<'_, E>) -> LedgerResult<(T, Option<KeyEntry>)>,
+        step: impl FnMut(&mut Transaction<'_, E>) -> LedgerResult<(T, Option<KeyEntry>)>,
     ) -> LedgerResult<Outcome<T>> {
         let _guard = self.locks.lock(scope.stem(&self.key_prefix)).await;
         self.write_locked(scope, claim, step).await
@@ -302,14 +319,13 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         &self,
         scope: &Scope,
         claim: Option<&Claim>,
-        step: impl FnOnce(&mut Transaction<'_, E>) -> LedgerResult<(T, Option<KeyEntry>)>,
+        mut step: impl FnMut(&mut Transaction<'_, E>) -> LedgerResult<(T, Option<KeyEntry>)>,
     ) -> LedgerResult<Outcome<T>> {
         // The protocol itself (`commit`) is compiled once; only this thin
-        // adapter is generic over each operation's step and result.
-        let mut step = Some(step);
+        // adapter is generic over each operation's step and result. The step
+        // may run more than once (after a conflict); the last run's value counts.
         let mut value = None;
         let mut erased = |tx: &mut Transaction<'_, E>| -> LedgerResult<Option<KeyEntry>> {
-            let step = step.take().expect("a write runs its step once");
             let (result, entry) = step(tx)?;
             value = Some(result);
             Ok(entry)
@@ -325,29 +341,44 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         })
     }
 
-    /// The storage protocol of every write operation (see the module docs).
+    /// The storage protocol of every write operation (see the module docs):
+    /// attempts until one commits, re-reading after each conflict.
     async fn commit(
         &self,
         scope: &Scope,
         claim: Option<&Claim>,
         step: &mut dyn FnMut(&mut Transaction<'_, E>) -> LedgerResult<Option<KeyEntry>>,
     ) -> LedgerResult<Committed> {
+        let mut conflict_key = String::new();
+        for _attempt in 0..COMMIT_ATTEMPTS_MAX {
+            match self.commit_once(scope, claim, step).await? {
+                Attempt::Done(committed) => return Ok(committed),
+                Attempt::Conflict { key } => conflict_key = key,
+            }
+        }
+        Err(LedgerError::Conflict { key: conflict_key, attempts: COMMIT_ATTEMPTS_MAX })
+    }
+
+    /// One read–apply–write attempt of a write operation.
+    async fn commit_once(
+        &self,
+        scope: &Scope,
+        claim: Option<&Claim>,
+        step: &mut dyn FnMut(&mut Transaction<'_, E>) -> LedgerResult<Option<KeyEntry>>,
+    ) -> LedgerResult<Attempt> {
         let now_ms = self.now_ms()?;
         let head = self.load_head(scope).await?;
-        let event_count_before = head.event_count;
-        let grant_seq_before = head.grant_seq;
-        let subscription_before = head.subscription.as_ref().map(|s| s.id.clone());
         if let Some(claim) = claim {
             if let Some((entry, snapshot)) = self.find_key(scope, &head, claim).await? {
                 claim.check_repeat(&entry)?;
                 let (head, _) = self.advanced_copy(head, now_ms)?;
-                return Ok(Committed::Repeated { entry, snapshot, head, now_ms });
+                return Ok(Attempt::Done(Committed::Repeated { entry, snapshot, head, now_ms }));
             }
         }
-        let before = head.clone();
+        let before = head;
         let mut tx = Transaction {
-            ids: IdSource { env: &self.env, next_seq: head.grant_seq },
-            head,
+            ids: IdSource { env: &self.env, next_seq: before.grant_seq },
+            head: before.clone(),
             events: Vec::new(),
             now_ms,
             notes: Vec::new(),
@@ -357,22 +388,27 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         tx.advance_clock()?;
         let key_entry = step(&mut tx)?;
         tx.advance_clock()?;
-        let mut sink = EventSink::new(scope, &scope.stem(&self.key_prefix), tx.head.version + 1);
+        let mut writes = WriteSet::default();
+        let mut sink = EventSink::new(scope, &scope.stem(&self.key_prefix), before.version + 1);
         for (currency_id, body) in std::mem::take(&mut tx.notes) {
             sink.push(&currency_id, now_ms, body);
         }
         let mut recharges = Vec::new();
         let mut recharge_events = Vec::new();
-        let mut accounts = Vec::new();
         let mut _account_guards = Vec::new();
         for currency_id in debited_currencies(&before, &tx.head) {
             let account_key = account_key(&self.key_prefix, &scope.customer_id, &currency_id);
             _account_guards.push(self.locks.lock(account_key.clone()).await);
             let mut account = self.load_account(&scope.customer_id, &currency_id).await?;
-            let released = release_phantom_recharges(&mut account, scope, tx.head.pool(&currency_id));
+            let read_version = account.version;
+            let single_writer = !self.store.capabilities().compare_and_set;
+            let pool = tx.head.pool(&currency_id);
+            let released = release_phantom_recharges(&mut account, scope, before.version, single_writer, pool);
             let request = plan_recharge(&mut tx, scope, &currency_id, &mut account, &mut recharge_events)?;
             if request.is_some() || released {
-                accounts.push((account_key, account));
+                account.version = read_version + 1;
+                let value = account.encode();
+                writes.commits.push(CommitRecord { key: account_key, value, expected_version: read_version });
             }
             recharges.extend(request);
         }
@@ -390,52 +426,76 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             return Err(LedgerError::limit("ledger events of one operation", EVENTS_PER_OPERATION_MAX));
         }
         head.grant_seq = ids.next_seq;
-        head.version += 1;
-        head.event_count = event_count_before + events.len() as u64;
+        head.version = before.version + 1;
         head.updated_at_ms = now_ms;
         derive_events(&before, &mut head, &events, now_ms, &self.usage_low_thresholds, &mut sink);
         for (currency_id, body) in recharge_events {
             sink.push(&currency_id, now_ms, body);
         }
-        self.append_pages(scope, event_count_before, events).await?;
+        self.flush_and_append(scope, &mut head, events, &mut writes.before);
+        let subscription_before = before.subscription.as_ref().map(|s| s.id.clone());
         let subscription_before =
             if index_subscription { subscription_before } else { head.subscription.as_ref().map(|s| s.id.clone()) };
         let extra_keys = index_grants.iter().map(|grant_id| grant_index_key(&self.key_prefix, grant_id));
-        for key in self
-            .new_index_keys(&before, &head, grant_seq_before, subscription_before.as_deref())
-            .into_iter()
-            .chain(extra_keys)
-        {
-            self.put(key, ScopeIndexRecord::new(scope).encode()).await?;
+        for key in self.new_index_keys(&before, &head, subscription_before.as_deref()).into_iter().chain(extra_keys) {
+            writes.before.push((key, ScopeIndexRecord::new(scope).encode()));
         }
         if let Some(record) = evicted {
-            self.put(scope.idempotency_key(&self.key_prefix, &record.entry.key), record.encode()).await?;
+            writes.before.push((scope.idempotency_key(&self.key_prefix, &record.entry.key), record.encode()));
         }
-        // Spend is counted before the head commits: a crash in between leaves
-        // spend reserved for a recharge that never happened, so the monthly cap
-        // errs toward spending less, never more.
-        for (key, account) in accounts {
-            self.put(key, account.encode()).await?;
+        // Accounts were pushed above, so the head is the last commit record.
+        // A recharge's spend is counted before the head commits: if the head
+        // never lands, the account holds a reservation the next debit of this
+        // scope finds void (see `release_phantom_recharges`); until then the
+        // monthly cap errs toward spending less, never more.
+        let head_record = CommitRecord {
+            key: scope.head_key(&self.key_prefix),
+            value: head.encode(),
+            expected_version: before.version,
+        };
+        writes.commits.push(head_record);
+        match writes.apply(&self.store).await? {
+            Applied::Written => Ok(Attempt::Done(Committed::Applied { head, now_ms, events: sink.events, recharges })),
+            Applied::Conflict { key } => Ok(Attempt::Conflict { key }),
         }
-        self.put(scope.head_key(&self.key_prefix), head.encode()).await?;
-        Ok(Committed::Applied { head, now_ms, events: sink.events, recharges })
+    }
+
+    /// Moves every full page of committed events out of `head`'s tail into a
+    /// page write, then appends this operation's `events` to the tail. Pages
+    /// hold only events an earlier head committed, so every writer that writes
+    /// one writes the same bytes: a page never changes once it exists.
+    fn flush_and_append(
+        &self,
+        scope: &Scope,
+        head: &mut ScopeHead,
+        events: Vec<EventRecord>,
+        writes: &mut Vec<(String, String)>,
+    ) {
+        let page_events = LEDGER_PAGE_EVENTS as usize;
+        let full_pages = head.tail.len() / page_events;
+        let first_page = page_of(head.paged_count());
+        let rest = head.tail.split_off(full_pages * page_events);
+        let flushed = std::mem::replace(&mut head.tail, rest);
+        for (page, chunk) in (first_page..).zip(flushed.chunks(page_events)) {
+            assert_eq!(chunk.len(), page_events);
+            let value = LedgerPage { schema: PAGE_SCHEMA, page, events: chunk.to_vec() }.encode();
+            writes.push((scope.page_key(&self.key_prefix, page), value));
+        }
+        head.event_count += events.len() as u64;
+        head.tail.extend(events);
+        assert!(head.tail.len() <= LEDGER_TAIL_EVENTS_MAX);
+        assert_eq!(head.paged_count() % LEDGER_PAGE_EVENTS, 0);
     }
 
     /// Index keys for what this operation created: grants a caller can void by
     /// id (recurring grants are found through their subscription) and a new
-    /// subscription. Written before the head, like the ledger pages.
-    fn new_index_keys(
-        &self,
-        before: &ScopeHead,
-        head: &ScopeHead,
-        grant_seq_before: u64,
-        subscription_before: Option<&str>,
-    ) -> Vec<String> {
+    /// subscription. Hints, written before the head: lookups verify them.
+    fn new_index_keys(&self, before: &ScopeHead, head: &ScopeHead, subscription_before: Option<&str>) -> Vec<String> {
         let mut keys: Vec<String> = head
             .pools
             .iter()
             .flat_map(|pool| pool.grants.iter())
-            .filter(|grant| grant.seq >= grant_seq_before && grant.grant_type != GrantType::Recurring)
+            .filter(|grant| grant.seq >= before.grant_seq && grant.grant_type != GrantType::Recurring)
             .map(|grant| grant_index_key(&self.key_prefix, &grant.id))
             .collect();
         if let Some(subscription) = &head.subscription {
@@ -493,30 +553,6 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let grant_snapshot =
             oldest.grant_id.as_deref().and_then(|id| head.find_grant(id)).map(|(_, grant)| grant.clone());
         Some(IdempotencyRecord { schema: RECORD_SCHEMA, entry: oldest, grant_snapshot })
-    }
-
-    /// Writes `events` after the first `event_count_before` events of the ledger.
-    async fn append_pages(&self, scope: &Scope, event_count_before: u64, events: Vec<EventRecord>) -> LedgerResult<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let first_page = page_of(event_count_before);
-        let mut current = self.load_page(scope, first_page, event_count_before).await?;
-        let mut page = first_page;
-        for event in events {
-            if current.len() as u64 == LEDGER_PAGE_EVENTS {
-                self.put_page(scope, page, std::mem::take(&mut current)).await?;
-                page += 1;
-            }
-            current.push(event);
-        }
-        self.put_page(scope, page, current).await
-    }
-
-    async fn put_page(&self, scope: &Scope, page: u64, events: Vec<EventRecord>) -> LedgerResult<()> {
-        assert!(!events.is_empty() && events.len() as u64 <= LEDGER_PAGE_EVENTS);
-        let value = LedgerPage { schema: PAGE_SCHEMA, page, events }.encode();
-        self.put(scope.page_key(&self.key_prefix, page), value).await
     }
 
     /// A copy of `head` brought to `now_ms`, and the events that would be
@@ -864,27 +900,32 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let now_ms = self.now_ms()?;
         let key = account_key(&self.key_prefix, &input.customer_id, &input.currency_id);
         let _guard = self.locks.lock(key.clone()).await;
-        let mut account = self.load_account(&input.customer_id, &input.currency_id).await?;
-        let id = match &account.config {
-            Some(config) => config.id.clone(),
-            None => format!("arc-{}", uuid_from(self.env.random_u64(), self.env.random_u64())),
-        };
-        let config = validate_config(&input, id, now_ms)?;
-        account.version += 1;
-        let mut sink = account_sink(&account, &key);
-        let body = EventBody::ConfigurationChanged {
-            configuration_id: config.id.clone(),
-            changed_by: "USER",
-            is_enabled: config.is_enabled,
-        };
-        sink.push(&input.currency_id, now_ms, body);
-        account.config = Some(config);
-        self.put(key, account.encode()).await?;
-        Ok(WriteResult {
-            result: RechargeConfigOutput::new(&account, month_of(now_ms)),
-            events: sink.events,
-            recharges: Vec::new(),
-        })
+        for _attempt in 0..COMMIT_ATTEMPTS_MAX {
+            let mut account = self.load_account(&input.customer_id, &input.currency_id).await?;
+            let read_version = account.version;
+            let id = match &account.config {
+                Some(config) => config.id.clone(),
+                None => format!("arc-{}", uuid_from(self.env.random_u64(), self.env.random_u64())),
+            };
+            let config = validate_config(&input, id, now_ms)?;
+            account.version = read_version + 1;
+            let mut sink = account_sink(&account, &key);
+            let body = EventBody::ConfigurationChanged {
+                configuration_id: config.id.clone(),
+                changed_by: "USER",
+                is_enabled: config.is_enabled,
+            };
+            sink.push(&input.currency_id, now_ms, body);
+            account.config = Some(config);
+            if self.put_commit_record(key.clone(), account.encode(), read_version).await? {
+                return Ok(WriteResult {
+                    result: RechargeConfigOutput::new(&account, month_of(now_ms)),
+                    events: sink.events,
+                    recharges: Vec::new(),
+                });
+            }
+        }
+        Err(LedgerError::Conflict { key, attempts: COMMIT_ATTEMPTS_MAX })
     }
 
     /// The automatic recharge configuration of `(customerId, currencyId)`, or
@@ -949,31 +990,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         }
         let key = account_key(&self.key_prefix, &scope.customer_id, &currency_id);
         let _account_guard = self.locks.lock(key.clone()).await;
-        let mut account = self.load_account(&scope.customer_id, &currency_id).await?;
-        let expiration = account.config.as_ref().map_or(GrantExpirationPeriod::OneMonth, |c| c.grant_expiration);
-        let now_ms = self.now_ms()?;
-        let mut account_events = Vec::new();
-        if let Some(index) = account.pending.iter().position(|p| p.recharge_id == input.recharge_id) {
-            let pending = account.pending.remove(index);
-            if !paid && account.spend_month == pending.month {
-                account.spend_micros = (account.spend_micros - pending.amount_micros).max(0);
-            }
-        }
-        if !paid {
-            if let Some(config) = account.config.as_mut() {
-                if config.is_enabled {
-                    config.is_enabled = false;
-                    config.updated_at_ms = now_ms;
-                    account_events.push(EventBody::ConfigurationChanged {
-                        configuration_id: config.id.clone(),
-                        changed_by: "SYSTEM",
-                        is_enabled: false,
-                    });
-                }
-            }
-        }
-        account.version += 1;
-        self.put(key, account.encode()).await?;
+        let (expiration, account_events) =
+            self.settle_recharge_account(&scope, &currency_id, &input.recharge_id, paid).await?;
         let recharge_id = input.recharge_id.clone();
         let reason = input.reason.clone();
         let outcome = self
@@ -982,9 +1000,10 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 let pool = tx.head.pool_mut(&currency_id)?;
                 let amount = micros_to_f64(pool.grant(&recharge_id).map_or(0, |g| g.amount_micros));
                 let was_pending = pool.grant(&recharge_id).is_some_and(|g| g.status == GrantStatus::PaymentPending);
-                if paid {
+                // Another writer may have resolved it since the head was read: then nothing is left to do.
+                if was_pending && paid {
                     pool.confirm_payment(&recharge_id, now_ms, expiration.expire_at(now_ms))?;
-                } else {
+                } else if was_pending {
                     pool.void(&recharge_id, now_ms, &mut tx.events)?;
                 }
                 if was_pending {
@@ -999,8 +1018,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                     };
                     tx.notes.push((currency_id.clone(), body));
                 }
-                for body in account_events {
-                    tx.notes.push((currency_id.clone(), body));
+                for body in &account_events {
+                    tx.notes.push((currency_id.clone(), body.clone()));
                 }
                 // A copy: pruning after the step may drop a voided grant from the head.
                 Ok((pool_grant_copy(&tx.head, &currency_id, &recharge_id), None))
@@ -1013,6 +1032,47 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let grant = grant.ok_or_else(|| LedgerError::not_found(format!("recharge {:?}", input.recharge_id)))?;
         let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, &grant);
         Ok(WriteResult { result, events, recharges })
+    }
+
+    /// The account half of confirming or failing a recharge: forgets its
+    /// pending spend (releasing it when the payment failed) and, on failure,
+    /// disables the configuration. Idempotent, and retried on a conflict.
+    /// Returns the configuration's grant expiry and the events to report.
+    async fn settle_recharge_account(
+        &self,
+        scope: &Scope,
+        currency_id: &str,
+        recharge_id: &str,
+        paid: bool,
+    ) -> LedgerResult<(GrantExpirationPeriod, Vec<EventBody>)> {
+        let key = account_key(&self.key_prefix, &scope.customer_id, currency_id);
+        for _attempt in 0..COMMIT_ATTEMPTS_MAX {
+            let mut account = self.load_account(&scope.customer_id, currency_id).await?;
+            let read_version = account.version;
+            let expiration = account.config.as_ref().map_or(GrantExpirationPeriod::OneMonth, |c| c.grant_expiration);
+            let now_ms = self.now_ms()?;
+            let mut account_events = Vec::new();
+            if let Some(index) = account.pending.iter().position(|p| p.recharge_id == recharge_id) {
+                let pending = account.pending.remove(index);
+                if !paid && account.spend_month == pending.month {
+                    account.spend_micros = (account.spend_micros - pending.amount_micros).max(0);
+                }
+            }
+            if let Some(config) = account.config.as_mut().filter(|config| !paid && config.is_enabled) {
+                config.is_enabled = false;
+                config.updated_at_ms = now_ms;
+                account_events.push(EventBody::ConfigurationChanged {
+                    configuration_id: config.id.clone(),
+                    changed_by: "SYSTEM",
+                    is_enabled: false,
+                });
+            }
+            account.version = read_version + 1;
+            if self.put_commit_record(key.clone(), account.encode(), read_version).await? {
+                return Ok((expiration, account_events));
+            }
+        }
+        Err(LedgerError::Conflict { key, attempts: COMMIT_ATTEMPTS_MAX })
     }
 
     /// Holds `amount` of a pool's credit for `ttlMs`: entitlement checks,
@@ -1182,7 +1242,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 break;
             }
             pages_read += 1;
-            for event in self.load_page(&scope, page, event_count).await?.iter().rev() {
+            for event in self.load_page(&scope, &head, page).await?.iter().rev() {
                 if event.timestamp_ms < start_ms {
                     break 'pages;
                 }
@@ -1408,7 +1468,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let now_ms = self.now_ms()?;
         let stored = self.load_head(&scope).await?;
         let event_count = stored.event_count;
-        let (_, pending) = self.advanced_copy(stored, now_ms)?;
+        let (_, pending) = self.advanced_copy(stored.clone(), now_ms)?;
         let total = event_count + pending.len() as u64;
         let matches = |event: &EventRecord| {
             input.currency_id.as_ref().is_none_or(|c| *c == event.currency_id)
@@ -1445,7 +1505,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                     }
                     pages_read += 1;
                     loaded.clear();
-                    loaded.insert(page, self.load_page(&scope, page, event_count).await?);
+                    loaded.insert(page, self.load_page(&scope, &stored, page).await?);
                 }
                 loaded[&page][(seq % LEDGER_PAGE_EVENTS) as usize].clone()
             };
@@ -1563,18 +1623,31 @@ fn debited_currencies(before: &ScopeHead, after: &ScopeHead) -> Vec<String> {
         .collect()
 }
 
-/// Drops the account's pending recharges of this scope whose grant the scope
-/// does not hold: an operation reserved their spend and then failed to commit.
-/// The caller holds the scope's lock, so no commit of this scope is in flight
-/// and such an entry can only be left over. Returns whether any was dropped.
-fn release_phantom_recharges(account: &mut AccountState, scope: &Scope, pool: Option<&Pool>) -> bool {
+/// Drops the account's pending recharges of this scope that never committed:
+/// an operation reserved their spend, then its head did not land. A pending
+/// recharge names the head version that commits it; once the scope's
+/// committed head has reached that version without holding the grant, the
+/// commit is known not to have happened (a pending grant leaves a pool only
+/// through `finish_recharge`, which removes it from the account first).
+/// Until then it may still be in flight on another instance, and stays —
+/// unless the store has no compare-and-set: then this instance, holding the
+/// scope's lock, is its only writer, and nothing else can be in flight.
+/// Returns whether any was dropped.
+fn release_phantom_recharges(
+    account: &mut AccountState,
+    scope: &Scope,
+    committed_version: u64,
+    single_writer: bool,
+    pool: Option<&Pool>,
+) -> bool {
     let before = account.pending.len();
     let mut released_micros = 0;
     let month = account.spend_month;
     account.pending.retain(|pending| {
         let ours = pending.resource_id == scope.resource_id;
+        let decided = single_writer || committed_version >= pending.commit_version;
         let held = pool.is_some_and(|pool| pool.grant(&pending.recharge_id).is_some());
-        if ours && !held {
+        if ours && decided && !held {
             if pending.month == month {
                 released_micros += pending.amount_micros;
             }
@@ -1647,12 +1720,12 @@ fn plan_recharge<E: Environment>(
     };
     tx.head.pool_mut(currency_id)?.add_grant(grant)?;
     account.add_spend(month, allowed_micros);
-    account.version += 1;
     account.pending.push(PendingRecharge {
         recharge_id: recharge_id.clone(),
         resource_id: scope.resource_id.clone(),
         amount_micros: allowed_micros,
         month,
+        commit_version: tx.head.version + 1,
     });
     let body = EventBody::RechargeAttempted {
         recharge_id: recharge_id.clone(),

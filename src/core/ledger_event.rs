@@ -78,9 +78,9 @@ impl EventRecord {
     }
 }
 
-/// A stored page: events `page * LEDGER_PAGE_EVENTS ..` of one scope. A page may
-/// hold events past the head's `event_count` (written by an operation that
-/// never committed); readers ignore them and the next append overwrites them.
+/// A stored page: events `page * LEDGER_PAGE_EVENTS ..` of one scope, exactly
+/// `LEDGER_PAGE_EVENTS` of them. Written once, from events a head already
+/// committed, so a page never changes (see `commit.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerPage {
     #[serde(rename = "v")]
@@ -91,7 +91,8 @@ pub struct LedgerPage {
     pub events: Vec<EventRecord>,
 }
 
-pub const PAGE_SCHEMA: u32 = 1;
+/// 2: pages are full and immutable (the head's tail holds the rest).
+pub const PAGE_SCHEMA: u32 = 2;
 
 impl LedgerPage {
     pub fn decode(key: &str, page: u64, text: &str) -> LedgerResult<Self> {
@@ -102,7 +103,7 @@ impl LedgerPage {
         if decoded.page != page {
             return Err(LedgerError::corrupt(key, format!("holds page {} where page {page} belongs", decoded.page)));
         }
-        if decoded.events.len() as u64 > LEDGER_PAGE_EVENTS {
+        if decoded.events.len() as u64 != LEDGER_PAGE_EVENTS {
             return Err(LedgerError::corrupt(key, format!("{} events in one page", decoded.events.len())));
         }
         Ok(decoded)

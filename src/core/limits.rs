@@ -53,9 +53,10 @@ pub const RESERVATIONS_PER_POOL_MAX: usize = 256;
 /// Longest a reservation may be held: seven days.
 pub const RESERVATION_TTL_MS_MAX: i64 = 7 * 24 * 3_600_000;
 
-/// Ledger events per stored page. A page is rewritten while it fills, so this
-/// bounds the bytes one append writes.
-pub const LEDGER_PAGE_EVENTS: u64 = 64;
+/// Ledger events per stored page. The newest events live in the scope head's
+/// tail; a page is written once, when the tail holds enough committed events
+/// to fill it, so its size also bounds the tail a head carries between flushes.
+pub const LEDGER_PAGE_EVENTS: u64 = 32;
 
 /// Recurring periods one clock advance may issue, across all plan credit
 /// entries (ten years of monthly grants); older missed periods are skipped.
@@ -72,6 +73,18 @@ const _: () = assert!(
         <= EVENTS_PER_OPERATION_MAX
 );
 
+/// Committed events a scope head may carry in its tail: a page's worth less
+/// one, plus what one operation can append before the next flushes them.
+pub const LEDGER_TAIL_EVENTS_MAX: usize = LEDGER_PAGE_EVENTS as usize - 1 + EVENTS_PER_OPERATION_MAX;
+
+/// Attempts of one write operation against a compare-and-set store before it
+/// gives up with `CONFLICT` (each attempt re-reads what another writer committed).
+pub const COMMIT_ATTEMPTS_MAX: u32 = 8;
+
+/// Entries in one `put_many` call (Durable Object storage takes at most 128).
+/// Larger write sets send their order-independent part in several batches first.
+pub const BATCH_ENTRIES_MAX: usize = 128;
+
 /// Ledger events or grants returned by one query page.
 pub const PAGE_LIMIT_MAX: u32 = 1_000;
 pub const PAGE_LIMIT_DEFAULT: u32 = 100;
@@ -86,4 +99,5 @@ pub const TIME_MS_MAX: i64 = 253_402_300_799_999;
 const _: () = assert!(TOTAL_MICROS_MAX < i64::MAX / 4);
 const _: () = assert!(AMOUNT_MICROS_MAX < TOTAL_MICROS_MAX);
 // One operation's events fit in a bounded number of pages.
-const _: () = assert!(EVENTS_PER_OPERATION_MAX as u64 / LEDGER_PAGE_EVENTS <= 32);
+const _: () = assert!(LEDGER_TAIL_EVENTS_MAX as u64 / LEDGER_PAGE_EVENTS <= 96);
+const _: () = assert!(BATCH_ENTRIES_MAX >= 4);

@@ -7,6 +7,7 @@
 pub mod amount;
 pub mod api;
 pub mod catalog;
+pub mod commit;
 pub mod error;
 pub mod events;
 pub mod formula;

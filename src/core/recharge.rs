@@ -85,6 +85,9 @@ pub struct PendingRecharge {
     pub amount_micros: i64,
     /// The calendar month (`year * 12 + month - 1`) whose spend it counts in.
     pub month: i64,
+    /// The version of the scope head whose commit holds the grant.
+    #[serde(default)]
+    pub commit_version: u64,
 }
 
 /// `{prefix}/a/{customer}{currency}`: the configuration and this month's spend.

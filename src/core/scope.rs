@@ -12,12 +12,14 @@ use super::idempotency::{KeyEntry, IDEMPOTENCY_RECENT_MAX};
 use super::keys::Scope;
 use super::ledger_event::EventRecord;
 use super::limits::{
-    AMOUNT_MICROS_MAX, CURRENCIES_MAX, PLAN_ENTRIES_MAX, RECURRING_PERIODS_PER_ADVANCE_MAX, TIME_MS_MAX,
+    AMOUNT_MICROS_MAX, CURRENCIES_MAX, LEDGER_PAGE_EVENTS, LEDGER_TAIL_EVENTS_MAX, PLAN_ENTRIES_MAX,
+    RECURRING_PERIODS_PER_ADVANCE_MAX, TIME_MS_MAX,
 };
 use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool};
 use super::time::{add_months, UnixMs};
 
-pub const HEAD_SCHEMA: u32 = 1;
+/// 2: the newest ledger events live in the head's `tail`; pages are written once, full.
+pub const HEAD_SCHEMA: u32 = 2;
 
 /// Periods elapsed are capped when searching for the current one (10,000 years of months).
 const PERIODS_MAX: i64 = 120_000;
@@ -95,6 +97,11 @@ pub struct ScopeHead {
     /// The newest idempotency keys, committed with the head (see `idempotency.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_keys: Vec<KeyEntry>,
+    /// The newest committed ledger events, not yet in a page: sequence numbers
+    /// `paged_count() .. event_count`. The next write moves every full page of
+    /// them into its own record, so appending never reads or rewrites a page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tail: Vec<EventRecord>,
 }
 
 impl ScopeHead {
@@ -110,7 +117,13 @@ impl ScopeHead {
             subscription: None,
             pools: Vec::new(),
             recent_keys: Vec::new(),
+            tail: Vec::new(),
         }
+    }
+
+    /// Events stored in pages (the rest are in `tail`); a multiple of the page size.
+    pub fn paged_count(&self) -> u64 {
+        self.event_count - self.tail.len() as u64
     }
 
     /// Decodes and checks a stored head: schema, owner and every pool invariant,
@@ -135,6 +148,10 @@ impl ScopeHead {
         // Far beyond any real ledger, and far from overflowing the sequence arithmetic.
         if head.event_count > 1 << 48 || head.grant_seq > 1 << 48 {
             return Err(LedgerError::corrupt(key, "event or grant counter out of range"));
+        }
+        let tail_fits = head.tail.len() <= LEDGER_TAIL_EVENTS_MAX && head.tail.len() as u64 <= head.event_count;
+        if !tail_fits || head.paged_count() % LEDGER_PAGE_EVENTS != 0 {
+            return Err(LedgerError::corrupt(key, "the ledger tail does not fit its event count"));
         }
         if let Some(subscription) = &head.subscription {
             if subscription.credits.len() != subscription.periods_granted.len()

@@ -4,15 +4,18 @@ use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::core::store::{Environment, GetFailure, Store};
+use crate::core::store::{Environment, GetFailure, Store, StoreCapabilities};
 use crate::core::time::UnixMs;
 
-/// `{ get(key), put(key, value) }`, each returning a value or a Promise.
+/// `{ get(key), put(key, value), putIfVersion?(key, value, expectedVersion),
+/// putMany?(entries) }`, each returning a value or a Promise.
 #[derive(Debug)]
 pub(crate) struct JsStore {
     kv: JsValue,
     get: Function,
     put: Function,
+    put_if_version: Option<Function>,
+    put_many: Option<Function>,
 }
 
 impl JsStore {
@@ -27,7 +30,20 @@ impl JsStore {
                 .and_then(|value| value.dyn_into::<Function>().ok())
                 .ok_or_else(|| format!("`kv.{name}` must be a function"))
         };
-        Ok(Self { get: method("get")?, put: method("put")?, kv })
+        let optional = |name: &str| -> Result<Option<Function>, String> {
+            let value = Reflect::get(&kv, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+            if value.is_undefined() || value.is_null() {
+                return Ok(None);
+            }
+            value.dyn_into::<Function>().map(Some).map_err(|_| format!("`kv.{name}` must be a function when given"))
+        };
+        Ok(Self {
+            get: method("get")?,
+            put: method("put")?,
+            put_if_version: optional("putIfVersion")?,
+            put_many: optional("putMany")?,
+            kv,
+        })
     }
 }
 
@@ -66,6 +82,36 @@ impl Store for JsStore {
     async fn put(&self, key: &str, value: String) -> Result<(), String> {
         let returned =
             self.put.call2(&self.kv, &JsValue::from_str(key), &JsValue::from_str(&value)).map_err(|e| describe(&e))?;
+        settle(returned).await.map(|_| ()).map_err(|e| describe(&e))
+    }
+
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities { compare_and_set: self.put_if_version.is_some(), batch: self.put_many.is_some() }
+    }
+
+    async fn put_if_version(&self, key: &str, value: String, expected_version: u64) -> Result<bool, String> {
+        let method = self.put_if_version.as_ref().ok_or("kv.putIfVersion is missing")?;
+        let returned = method
+            .call3(
+                &self.kv,
+                &JsValue::from_str(key),
+                &JsValue::from_str(&value),
+                &JsValue::from_f64(expected_version as f64),
+            )
+            .map_err(|e| describe(&e))?;
+        let answer = settle(returned).await.map_err(|e| describe(&e))?;
+        answer.as_bool().ok_or_else(|| "kv.putIfVersion must return (or resolve to) true or false".to_string())
+    }
+
+    async fn put_many(&self, entries: Vec<(String, String)>) -> Result<(), String> {
+        let method = self.put_many.as_ref().ok_or("kv.putMany is missing")?;
+        // A plain object, as Durable Object storage's `put(entries)` takes.
+        // Keys always contain '/', so none can be `__proto__`.
+        let object = js_sys::Object::new();
+        for (key, value) in &entries {
+            Reflect::set(&object, &JsValue::from_str(key), &JsValue::from_str(value)).map_err(|e| describe(&e))?;
+        }
+        let returned = method.call1(&self.kv, &object).map_err(|e| describe(&e))?;
         settle(returned).await.map(|_| ()).map_err(|e| describe(&e))
     }
 }

@@ -13,6 +13,35 @@ export interface CreditPoolsKv {
   get(key: string): string | null | undefined | Promise<string | null | undefined>;
   put(key: string, value: string): unknown | Promise<unknown>;
   delete?(key: string): unknown | Promise<unknown>;
+  /**
+   * Optional compare-and-set, for several `CreditLedger` instances (processes, isolates)
+   * writing one store. Atomically: if `key`'s version equals `expectedVersion`, store `value`
+   * with version `expectedVersion + 1` and return `true`; otherwise write nothing and return
+   * `false`. A key never written this way has version 0. The ledger writes its commit records
+   * (scope heads, accounts) through it, retries a conflict a bounded number of times after
+   * re-reading, then rejects with `CONFLICT`. Without it, run one writer per customer (a
+   * Durable Object) — see the README's consistency model.
+   *
+   * @example
+   * ```ts
+   * const versions = new Map<string, number>();
+   * const kv: CreditPoolsKv = {
+   *   get: (k) => map.get(k),
+   *   put: (k, v) => { map.set(k, v); },
+   *   putIfVersion: (k, v, expected) => {
+   *     if ((versions.get(k) ?? 0) !== expected) return false;
+   *     versions.set(k, expected + 1); map.set(k, v); return true;
+   *   },
+   * };
+   * ```
+   */
+  putIfVersion?(key: string, value: string, expectedVersion: number): boolean | Promise<boolean>;
+  /**
+   * Optional atomic batch: write every entry or none, in one call — Durable Object storage's
+   * `put(entries)` is exactly this (`putMany: (e) => ctx.storage.put(e)`). With it, an
+   * operation's writes reach the store in one call. At most 128 entries per call.
+   */
+  putMany?(entries: Record<string, string>): unknown | Promise<unknown>;
 }
 
 export interface CurrencyDefinition {
@@ -94,7 +123,9 @@ export type CreditPoolsErrorCode =
   | "INVALID_STATE"
   | "INSUFFICIENT_CREDITS"
   | "STORE_ERROR"
-  | "CORRUPT_STATE";
+  | "CORRUPT_STATE"
+  /** Other writers kept committing to the same record (with `kv.putIfVersion`); nothing was written. Retry. */
+  | "CONFLICT";
 
 /** What every method rejects with. */
 export interface CreditPoolsError extends Error {
