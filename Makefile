@@ -4,6 +4,7 @@
 #   make demo-node  the seed story through the npm package in plain Node
 #   make test       cargo test, the Node, workerd and headless-Chromium tests of the built package, and the simulator
 #   make sim        the deterministic fault-injecting simulator alone (SEEDS=200 OPS=2000 by default)
+#   make fuzz       the cargo-fuzz targets in fuzz/, FUZZ_SECONDS each (default 60)
 # They install what they need (rust target, wasm-bindgen CLI, npm packages, Chromium) first.
 
 SHELL := /bin/bash
@@ -19,11 +20,14 @@ export PATH := $(CARGO_BIN):$(PATH)
 RUST_SOURCES := $(shell find src -type f) Cargo.toml $(wildcard Cargo.lock)
 PKG_SOURCES := $(wildcard pkg-template/*) scripts/build-pkg.mjs
 
-.PHONY: deps rust-deps npm-deps browser-deps build test cargo-test js-test sim demo demo-node serve clean
+.PHONY: deps rust-deps npm-deps browser-deps fuzz-deps build test cargo-test js-test sim fuzz demo demo-node serve clean
 
 # The deterministic simulator's run: seeds × operations (`make sim SEEDS=1000` runs more).
 SEEDS ?= 200
 OPS ?= 2000
+# Seconds per cargo-fuzz target (`make fuzz FUZZ_SECONDS=600`).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := operations json_inputs stored_values
 
 ## Prerequisites (idempotent) -------------------------------------------------
 
@@ -44,6 +48,10 @@ npm-deps: node_modules/.installed
 # Debian's Chromium for the preview-page test (apt-get, as root, only when missing).
 browser-deps:
 	@bash scripts/ensure-chromium.sh
+
+# cargo-fuzz for `make fuzz` (not needed by `make test`, which runs the harnesses as tests).
+fuzz-deps:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2
 
 deps: rust-deps npm-deps
 
@@ -73,6 +81,13 @@ js-test: build browser-deps
 # with the invariants checked after every step; a failing seed prints its replay.
 sim:
 	cargo run --release --bin sim -- --seeds $(SEEDS) --ops $(OPS)
+
+# libFuzzer with AddressSanitizer on the stable toolchain: cargo-fuzz passes
+# nightly-only flags, which RUSTC_BOOTSTRAP=1 allows.
+fuzz: fuzz-deps
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 test: cargo-test js-test sim
 

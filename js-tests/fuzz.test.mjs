@@ -562,6 +562,7 @@ async function checkCall(invoke) {
     returned = invoke();
   } catch (error) {
     const thrown = error instanceof WebAssembly.RuntimeError ? "WebAssembly.RuntimeError" : error instanceof Error ? error.constructor?.name ?? "Error" : `non-Error ${typeof error}`;
+    if (thrown === "WebAssembly.RuntimeError") moduleTrapped = true;
     return { what: `synchronous throw (${thrown})${thrown === "WebAssembly.RuntimeError" ? panicNote() : ""}`, error: describeError(error) };
   }
   if (!(returned instanceof Promise)) return { what: `returned ${describe(returned)} instead of a Promise` };
@@ -573,7 +574,10 @@ async function checkCall(invoke) {
   });
   try {
     const result = await Promise.race([returned, watchdog]);
-    if (result === NEVER_SETTLED) return { what: `Promise never settled (waited ${SETTLE_TIMEOUT_MS} ms)${panicNote()}` };
+    if (result === NEVER_SETTLED) {
+      moduleTrapped = true;
+      return { what: `Promise never settled (waited ${SETTLE_TIMEOUT_MS} ms)${panicNote()}` };
+    }
     harvest(result);
     return null;
   } catch (error) {
@@ -584,7 +588,30 @@ async function checkCall(invoke) {
 }
 
 const NEVER_SETTLED = Symbol("never settled");
+/**
+ * Set once a call trapped the module (a RuntimeError, or a Promise that never
+ * settled): every later call would hang or trap too, so the loops stop there
+ * and the test fails with what it found, instead of waiting out every call.
+ */
+let moduleTrapped = false;
 const SETTLE_TIMEOUT_MS = 500;
+
+/**
+ * `promise`, or a rejection once `ms` pass: after a Rust panic the module is
+ * trapped and later Promises may never settle, which must fail the test
+ * (with the panic's message), never hang it.
+ */
+async function withinDeadline(promise, what, ms = 10_000) {
+  let timer;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} never settled (waited ${ms} ms)${panicNote()}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Rust panic messages the library's panic hook printed (console.error), newest last. */
 const panics = [];
@@ -609,7 +636,10 @@ function capturePanics() {
 }
 
 function contractOfRejection(error) {
-  if (error instanceof WebAssembly.RuntimeError) return { what: `WebAssembly.RuntimeError (Rust panic)${panicNote()}`, error: describeError(error) };
+  if (error instanceof WebAssembly.RuntimeError) {
+    moduleTrapped = true;
+    return { what: `WebAssembly.RuntimeError (Rust panic)${panicNote()}`, error: describeError(error) };
+  }
   if (!(error instanceof Error)) return { what: "non-Error rejection", error: describeError(error) };
   if (error.name !== "CreditPoolsError") return { what: `rejection name ${JSON.stringify(error.name)}, not "CreditPoolsError"`, error: describeError(error) };
   if (typeof error.code !== "string" || error.code.length === 0) return { what: "rejection without a non-empty string code", error: describeError(error) };
@@ -660,7 +690,7 @@ function violationLog() {
 async function assertModuleAlive(when) {
   try {
     const probe = new CreditLedger({ kv: memoryKv().kv, catalog: CATALOG });
-    await probe.getCreditBalance({ customerId: "probe", currencyId: CURRENCY });
+    await withinDeadline(probe.getCreditBalance({ customerId: "probe", currencyId: CURRENCY }), "a probe call");
     probe.free();
   } catch (error) {
     assert.fail(`the WebAssembly module is unusable ${when} (seed ${SEED}): ${describeError(error)}`);
@@ -762,7 +792,7 @@ test(`new CreditLedger(options) throws only CreditPoolsErrors under ${CONSTRUCTO
   let built = 0;
   let refused = 0;
   const started = performance.now();
-  for (let index = 0; index < CONSTRUCTOR_CASES; index++) {
+  for (let index = 0; index < CONSTRUCTOR_CASES && !moduleTrapped; index++) {
     const { kind, options } = fuzzOptions(rng);
     let ledger;
     try {
@@ -790,7 +820,7 @@ test(`new CreditLedger(options) throws only CreditPoolsErrors under ${CONSTRUCTO
       if (violation) record({ index, method: `constructed ledger .${method}`, kind, arg: `options ${describe(options)}; input ${describe(arg)}`, ...violation });
     }
     try {
-      await ledger.flush();
+      await withinDeadline(ledger.flush(), "flush() of a constructed ledger");
     } catch (error) {
       const violation = contractOfRejection(error);
       if (violation) record({ index, method: "constructed ledger .flush", kind, arg: describe(options), ...violation });
@@ -848,7 +878,7 @@ test(`CreditLedger methods honour the error contract under ${TOTAL_CALLS} fuzzed
 
   const started = performance.now();
   let index = 0;
-  while (index < TOTAL_CALLS) {
+  while (index < TOTAL_CALLS && !moduleTrapped) {
     // Alternate sequential runs and small concurrent batches.
     const concurrent = rng.bool(0.3);
     const size = Math.min(concurrent ? rng.int(2, 8) : rng.int(1, 16), TOTAL_CALLS - index);
@@ -917,14 +947,14 @@ test(`CreditLedger methods honour the error contract under ${TOTAL_CALLS} fuzzed
   };
   let healthError = null;
   try {
-    await freshCheck();
+    await withinDeadline(freshCheck(), "the health check after fuzzing");
   } catch (error) {
     healthError = error;
   }
 
   // State is consistent: a second ledger over the same store reads the same pools.
   let consistencyError = null;
-  try {
+  const compareLedgers = async () => {
     const second = new CreditLedger({ kv, catalog: CATALOG, now: () => nowMs });
     for (const resourceId of ["ws-1", "ws-2", null]) {
       const scope = { customerId: CUST, resourceId, currencyId: CURRENCY };
@@ -936,11 +966,15 @@ test(`CreditLedger methods honour the error contract under ${TOTAL_CALLS} fuzzed
       assert.deepEqual(await ledger.getCreditGrants({ ...scope, limit: 100 }), await second.getCreditGrants({ ...scope, limit: 100 }));
     }
     second.free();
+  };
+  try {
+    await withinDeadline(compareLedgers(), "the consistency check after fuzzing");
   } catch (error) {
     consistencyError = error;
   }
 
   const problems = [];
+  if (moduleTrapped) problems.push(`the module trapped after call #${index} of ${TOTAL_CALLS}: the run stopped there`);
   if (violations.count > 0) problems.push(violations.report("fuzzed calls"));
   if (healthError) problems.push(`after fuzzing, the instance no longer serves correct results (seed ${SEED}): ${describeError(healthError)}\n${healthError.stack ?? ""}`);
   if (consistencyError) problems.push(`after fuzzing, state is inconsistent between two ledgers over one kv (seed ${SEED}): ${describeError(consistencyError)}`);

@@ -141,3 +141,38 @@ fn a_moved_subscription_renews_in_its_new_resource_and_its_old_credits_stay() {
     assert_eq!(h.transfer(&sub.id, "elsewhere").unwrap().subscription.resource_id.as_deref(), Some("elsewhere"));
     assert_eq!(h.transfer("sub-unknown", "x").unwrap_err().code(), "NOT_FOUND");
 }
+
+/// Found by the simulator (seed 17): when the source's last write of a
+/// transfer (forgetting its frozen copy) failed, a later transfer back into
+/// that resource found the stale frozen copy, took it for a finished adoption,
+/// and left the subscription active nowhere.
+#[test]
+fn moving_a_subscription_back_over_a_stale_frozen_copy_makes_it_active_there() {
+    let has_subscription = |h: &Harness, resource: &str| {
+        let heads = h.store().snapshot();
+        let (_, head) = heads.iter().find(|(k, _)| k.ends_with(&format!("{}:{resource}/h", resource.len()))).unwrap();
+        serde_json::from_str::<serde_json::Value>(head).unwrap().get("subscription").is_some()
+    };
+    // Fail each put of the transfer in turn until the one that fails is the
+    // source's tidy-up: the transfer succeeds and "a" keeps its frozen copy.
+    let (h, sub) = (0..16)
+        .find_map(|fail_at| {
+            let h = Harness::new(); // 2026-01-31T10:00Z
+            let sub = h.provision(json!({ "customerId": C, "resourceId": "a", "planId": "plan-basic" })).unwrap();
+            h.store().fail_put_at.set(Some(h.store().puts.get() + fail_at));
+            let moved = h.transfer(&sub.id, "b");
+            h.store().fail_put_at.set(None);
+            (moved.is_ok() && has_subscription(&h, "a")).then_some((h, sub))
+        })
+        .expect("one of the transfer's puts is the ignored tidy-up");
+    h.set_now("2026-03-05T00:00:00Z"); // "b" issues the period of Feb 28
+    assert_eq!(h.balance(C, Some("b"), "ai-tokens").total_granted, 1000.0);
+    let back = h.transfer(&sub.id, "a").unwrap();
+    assert_eq!(back.subscription.resource_id.as_deref(), Some("a"));
+    let usage = h.usage(json!({ "customerId": C, "resourceId": "a", "featureId": "feature-ai-tokens", "value": 5 }));
+    assert_eq!(usage.unwrap().credit.consumed, 5.0, "the subscription prices usage in \"a\" again");
+    h.set_now("2026-03-31T10:00:00Z");
+    let a = h.balance(C, Some("a"), "ai-tokens");
+    assert_eq!(a.total_granted, 2000.0, "Jan 31 and Mar 31 in \"a\"; Feb 28 was issued in \"b\", not again here");
+    assert_eq!(h.balance(C, Some("b"), "ai-tokens").total_granted, 1000.0);
+}

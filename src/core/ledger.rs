@@ -90,15 +90,34 @@ pub struct RechargeRequest {
     pub automatic_recharge_configuration_id: String,
 }
 
-/// Fresh ids and creation sequence numbers for one operation.
-struct IdSource<'a, E: Environment> {
-    env: &'a E,
+/// Fresh ids and creation sequence numbers for one operation. The ids come
+/// from 128 random bits drawn once per operation, so every attempt of it
+/// (after a compare-and-set conflict) names its new grants the same way and
+/// leaves at most one set of index hints behind.
+struct IdSource {
+    stream: [u64; 2],
+    drawn: u64,
     next_seq: u64,
 }
 
-impl<E: Environment> GrantIds for IdSource<'_, E> {
+impl IdSource {
+    fn new<E: Environment>(env: &E, next_seq: u64) -> Self {
+        Self { stream: [env.random_u64(), env.random_u64()], drawn: 0, next_seq }
+    }
+}
+
+/// splitmix64's output function: a bijection of 64 bits with good avalanche.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl GrantIds for IdSource {
     fn next_grant_id(&mut self) -> String {
-        uuid_from(self.env.random_u64(), self.env.random_u64())
+        self.drawn += 1;
+        let step = self.drawn.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        uuid_from(mix64(self.stream[0].wrapping_add(step)), mix64(self.stream[1] ^ step))
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -122,11 +141,11 @@ fn uuid_from(high: u64, low: u64) -> String {
 }
 
 /// The in-memory state of one write operation, handed to its pure step.
-struct Transaction<'a, E: Environment> {
+struct Transaction {
     head: ScopeHead,
     events: Vec<EventRecord>,
     now_ms: UnixMs,
-    ids: IdSource<'a, E>,
+    ids: IdSource,
     /// Host events the step itself decides (recharge outcomes), by currency.
     notes: Vec<(String, EventBody)>,
     /// Whether a subscription new to this head gets its index record here
@@ -137,7 +156,7 @@ struct Transaction<'a, E: Environment> {
     index_grants: Vec<String>,
 }
 
-impl<E: Environment> Transaction<'_, E> {
+impl Transaction {
     fn advance_clock(&mut self) -> LedgerResult<()> {
         self.head.advance_clock(self.now_ms, &mut self.ids, &mut self.events)
     }
@@ -308,7 +327,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         &self,
         scope: &Scope,
         claim: Option<&Claim>,
-        step: impl FnMut(&mut Transaction<'_, E>) -> LedgerResult<(T, Option<KeyEntry>)>,
+        step: impl FnMut(&mut Transaction) -> LedgerResult<(T, Option<KeyEntry>)>,
     ) -> LedgerResult<Outcome<T>> {
         let _guard = self.locks.lock(scope.stem(&self.key_prefix)).await;
         self.write_locked(scope, claim, step).await
@@ -319,13 +338,13 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         &self,
         scope: &Scope,
         claim: Option<&Claim>,
-        mut step: impl FnMut(&mut Transaction<'_, E>) -> LedgerResult<(T, Option<KeyEntry>)>,
+        mut step: impl FnMut(&mut Transaction) -> LedgerResult<(T, Option<KeyEntry>)>,
     ) -> LedgerResult<Outcome<T>> {
         // The protocol itself (`commit`) is compiled once; only this thin
         // adapter is generic over each operation's step and result. The step
         // may run more than once (after a conflict); the last run's value counts.
         let mut value = None;
-        let mut erased = |tx: &mut Transaction<'_, E>| -> LedgerResult<Option<KeyEntry>> {
+        let mut erased = |tx: &mut Transaction| -> LedgerResult<Option<KeyEntry>> {
             let (result, entry) = step(tx)?;
             value = Some(result);
             Ok(entry)
@@ -347,11 +366,12 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         &self,
         scope: &Scope,
         claim: Option<&Claim>,
-        step: &mut dyn FnMut(&mut Transaction<'_, E>) -> LedgerResult<Option<KeyEntry>>,
+        step: &mut dyn FnMut(&mut Transaction) -> LedgerResult<Option<KeyEntry>>,
     ) -> LedgerResult<Committed> {
         let mut conflict_key = String::new();
+        let ids_stream = [self.env.random_u64(), self.env.random_u64()];
         for _attempt in 0..COMMIT_ATTEMPTS_MAX {
-            match self.commit_once(scope, claim, step).await? {
+            match self.commit_once(scope, claim, ids_stream, step).await? {
                 Attempt::Done(committed) => return Ok(committed),
                 Attempt::Conflict { key } => conflict_key = key,
             }
@@ -364,7 +384,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         &self,
         scope: &Scope,
         claim: Option<&Claim>,
-        step: &mut dyn FnMut(&mut Transaction<'_, E>) -> LedgerResult<Option<KeyEntry>>,
+        ids_stream: [u64; 2],
+        step: &mut dyn FnMut(&mut Transaction) -> LedgerResult<Option<KeyEntry>>,
     ) -> LedgerResult<Attempt> {
         let now_ms = self.now_ms()?;
         let head = self.load_head(scope).await?;
@@ -377,7 +398,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         }
         let before = head;
         let mut tx = Transaction {
-            ids: IdSource { env: &self.env, next_seq: before.grant_seq },
+            ids: IdSource { stream: ids_stream, drawn: 0, next_seq: before.grant_seq },
             head: before.clone(),
             events: Vec::new(),
             now_ms,
@@ -559,7 +580,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
     /// written (not yet in the ledger). Reads use it; it writes nothing.
     fn advanced_copy(&self, mut head: ScopeHead, now_ms: UnixMs) -> LedgerResult<(ScopeHead, Vec<EventRecord>)> {
         let mut events = Vec::new();
-        let mut ids = IdSource { env: &self.env, next_seq: head.grant_seq };
+        let mut ids = IdSource::new(&self.env, head.grant_seq);
         head.advance_clock(now_ms, &mut ids, &mut events)?;
         head.grant_seq = ids.next_seq;
         Ok((head, events))
@@ -1346,7 +1367,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let adopted = match self
             .write(&destination, None, |tx| {
                 match &tx.head.subscription {
-                    Some(existing) if existing.id == moved.id => {}
+                    // A retry: the destination already adopted it (and may have issued periods since).
+                    Some(existing) if existing.id == moved.id && existing.transferred_to.is_none() => {}
                     Some(existing) if existing.transferred_to.is_none() => {
                         return Err(LedgerError::InvalidState {
                             what: format!("{} already has subscription {:?}", destination.describe(), existing.id),
@@ -1668,8 +1690,8 @@ fn account_sink(account: &AccountState, key: &str) -> EventSink {
 /// After a debit: if the pool is now below the configuration's threshold, no
 /// recharge of it awaits payment, and the month's spend allows it, adds a
 /// `PAYMENT_PENDING` grant topping the pool up to the target and counts its spend.
-fn plan_recharge<E: Environment>(
-    tx: &mut Transaction<'_, E>,
+fn plan_recharge(
+    tx: &mut Transaction,
     scope: &Scope,
     currency_id: &str,
     account: &mut AccountState,

@@ -168,7 +168,17 @@ export class CustomerLedger {
     this.env = env;
     // Durable Object storage is the ledger's kv: get/put return Promises, and
     // the object's input gates keep each operation's reads and writes together.
-    this.ledger = new CreditLedger({ kv: ctx.storage, catalog: CATALOG });
+    // `putMany` is storage.put(entries): an operation's writes land in one
+    // atomic call. No putIfVersion: this object is the customer's only writer.
+    const storage = ctx.storage;
+    this.ledger = new CreditLedger({
+      kv: {
+        get: (key) => storage.get(key),
+        put: (key, value) => storage.put(key, value),
+        putMany: (entries) => storage.put(entries),
+      },
+      catalog: CATALOG,
+    });
     // Publishing to KV leaves the object's input gate (KV is not its storage),
     // so publishes are chained: each reads the balance when its turn comes, and
     // the last one always carries the latest state.
