@@ -80,7 +80,7 @@ js-test: build browser-deps
 # Random operations through the storage protocol over a fault-injecting store,
 # with the invariants checked after every step; a failing seed prints its replay.
 sim:
-	cargo run --release --bin sim -- --seeds $(SEEDS) --ops $(OPS)
+	cargo run --profile native --bin sim -- --seeds $(SEEDS) --ops $(OPS)
 
 # libFuzzer with AddressSanitizer on the stable toolchain: cargo-fuzz passes
 # nightly-only flags, which RUSTC_BOOTSTRAP=1 allows.

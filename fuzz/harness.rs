@@ -20,6 +20,7 @@ use std::cell::Cell;
 
 use credit_pools::block_on;
 use credit_pools::core::catalog::CatalogInput;
+use credit_pools::core::decode::FromJson;
 use credit_pools::core::ledger_event::EventKind;
 use credit_pools::core::store::{GetFailure, ManualEnvironment, MemoryStore, Store, StoreCapabilities};
 use credit_pools::core::{Ledger, LedgerError};
@@ -41,13 +42,12 @@ const SCOPES: [Option<&str>; 3] = [None, Some("ws-a"), Some("ws-b")];
 const OPERATIONS_MAX: usize = 256;
 
 pub fn catalog() -> CatalogInput {
-    serde_json::from_value(json!({
+    from(json!({
         "currencies": [{ "id": "c" }, { "id": "d" }],
         "plans": [{ "id": "p", "credits": [{ "currencyId": "c", "amount": 100, "cadence": "MONTH" }],
             "creditRates": [{ "featureId": "f", "currencyId": "c", "amount": 0.5 },
                             { "featureId": "g", "currencyId": "d", "costFormula": "1.5*x + min(y, 3)" }] }]
     }))
-    .expect("the fuzz catalog is valid")
 }
 
 /// A memory store whose puts can be told to fail (before or after landing).
@@ -122,7 +122,7 @@ impl Bytes<'_> {
     }
 }
 
-fn coded<T>(result: Result<T, LedgerError>) -> Option<T> {
+fn coded<T>(result: Result<T, Box<LedgerError>>) -> Option<T> {
     match result {
         Ok(value) => Some(value),
         Err(error) => {
@@ -133,8 +133,8 @@ fn coded<T>(result: Result<T, LedgerError>) -> Option<T> {
     }
 }
 
-fn from<T: serde::de::DeserializeOwned>(value: Value) -> T {
-    serde_json::from_value(value).expect("harness inputs are well-formed")
+fn from<T: FromJson>(value: Value) -> T {
+    T::from_json_text(&value.to_string(), "").expect("harness inputs are well-formed")
 }
 
 /// The ledger of every scope sums to its balance; the totals agree.
@@ -302,7 +302,7 @@ pub fn json_inputs(data: &[u8]) {
         .expect("provisioning works");
     macro_rules! each {
         ($($method:ident),*) => {$(
-            if let Ok(input) = serde_json::from_str(&text) {
+            if let Ok(input) = FromJson::from_json_text(&text, "") {
                 coded(block_on(l.$method(input)).map(|_| ()));
             }
         )*};
@@ -328,7 +328,7 @@ pub fn json_inputs(data: &[u8]) {
         confirm_recharge,
         fail_recharge
     );
-    if let Ok(catalog) = serde_json::from_str::<CatalogInput>(&text) {
+    if let Ok(catalog) = CatalogInput::from_json_text(&text, "catalog") {
         coded(Ledger::new(MemoryStore::default(), ManualEnvironment::new(0, 1), catalog, None).map(|_| ()));
     }
     check_pools(&l);

@@ -28,14 +28,17 @@ test("a kv value that is not a string → CORRUPT_STATE naming the key", async (
 });
 
 test("hand-edited heads that break a grant's shape → CORRUPT_STATE, state untouched, instance keeps working", async () => {
+  // The head's short field names (HACKING.md, "What a head holds"): p = pools; a pool's
+  // gr = grants, u = consumed, g = granted; a grant's x = expiry, a = amount, t = created; c = customer.
   const edits = [
-    ["an overdraft grant that expires", (head) => { head.pools[0].grants[0].expire_at_ms = T0 + 1; }],
-    ["a negative amount", (head) => { head.pools[0].grants[0].amount_micros = -1; }],
-    ["a total past 2^53", (head) => { head.pools[0].consumed_micros = 2 ** 60; }],
-    ["an instant past year 9999", (head) => { head.pools[0].grants[0].created_at_ms = 1e15; }],
-    ["a balance that does not add up", (head) => { head.pools[0].granted_micros = 1; }],
-    ["another customer's head", (head) => { head.customer_id = "c2"; }],
+    ["an overdraft grant that expires", (head) => { head.p[0].gr[0].x = T0 + 1; }],
+    ["a negative amount", (head) => { head.p[0].gr[0].a = -1; }],
+    ["a total past 2^53", (head) => { head.p[0].u = 2 ** 60; }],
+    ["an instant past year 9999", (head) => { head.p[0].gr[0].t = 1e15; }],
+    ["a balance that does not add up", (head) => { head.p[0].g = 1; }],
+    ["another customer's head", (head) => { head.c = "c2"; }],
     ["an unknown schema", (head) => { head.v = 99; }],
+    ["a number where a text belongs", (head) => { head.p[0].c = 7; }],
   ];
   for (const [what, edit] of edits) {
     const { ledger, map } = await ledgerWithOverdraft();

@@ -601,7 +601,7 @@ describe("requireBalance: stored data of the previous release", () => {
       assert.equal((await ledger.reportUsage(use)).credit.consumed, 6);
       // The stored fingerprint is FNV-1a of `${featureId}|${valueMicros}` (dimensions are appended only when given).
       const head = JSON.parse(map.get([...map.keys()].find((key) => key.endsWith("/h"))));
-      const entry = head.recent_keys.find((e) => e.k === "before-upgrade");
+      const entry = head.k.find((e) => e.k === "before-upgrade"); // k: the head's recent idempotency keys
       assert.equal(entry.f, fnv1a64(`${FEATURE}|6000000`));
       const before = snapshot(map);
       clk.advance(MS_SECOND);

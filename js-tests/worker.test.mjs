@@ -459,8 +459,8 @@ describe("worker routes: every success path with exact figures", () => {
       assert.ok(key.endsWith("/h"), key);
       assert.equal(typeof body.entries[key], "string");
       const head = JSON.parse(body.entries[key]);
-      assert.equal(head.customer_id, C);
-      heads.push(head.resource_id ?? null);
+      assert.equal(head.c, C); // the head's short names: c = customer, r = resource
+      heads.push(head.r ?? null);
     }
     assert.deepEqual(heads.sort((a, b) => poolLabel(a).localeCompare(poolLabel(b))), [null, "ws-a", "ws-b"]);
   });
@@ -626,7 +626,7 @@ describe("worker isolation: each customer's object holds only its own pools", ()
         assert.equal(pool.balance.customerId, customerId);
         for (const event of pool.events) assert.equal(event.customerId, customerId);
       }
-      for (const value of Object.values(snapshot.entries)) assert.equal(JSON.parse(value).customer_id, customerId);
+      for (const value of Object.values(snapshot.entries)) assert.equal(JSON.parse(value).c, customerId); // c: the head's customer
     }
     const nobody = ok(await ctx.worker.admin("GET", "/v1/pools/snapshot", { customerId: "cust-iso-nobody" }));
     assert.deepEqual([nobody.pools, nobody.entries], [[], {}]);
@@ -926,7 +926,7 @@ describe("worker access control", () => {
     const keys = Object.keys(snapshot.entries);
     assert.equal(keys.length, 1);
     assert.ok(keys[0].endsWith("/h"));
-    assert.equal(JSON.parse(snapshot.entries[keys[0]]).resource_id, "ws-a");
+    assert.equal(JSON.parse(snapshot.entries[keys[0]]).r, "ws-a"); // r: the head's resource
     assert.deepEqual(snapshot.catalog, CATALOG);
   });
 

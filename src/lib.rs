@@ -12,19 +12,21 @@
 //!   converts types and drives the host's `kv` object.
 //!
 //! ```
-//! use credit_pools::core::{api::*, catalog::CatalogInput, store::*, Ledger};
-//! let catalog: CatalogInput = serde_json::from_str(r#"{
+//! use credit_pools::core::{api::*, catalog::CatalogInput, decode::FromJson, store::*, Ledger};
+//! let catalog = CatalogInput::from_json_text(r#"{
 //!   "currencies": [{ "id": "ai-tokens" }],
 //!   "plans": [{ "id": "plan-basic",
 //!     "credits": [{ "currencyId": "ai-tokens", "amount": 1000, "cadence": "MONTH" }],
 //!     "creditRates": [{ "featureId": "feature-ai-tokens", "currencyId": "ai-tokens", "amount": 1 }] }]
-//! }"#).unwrap();
+//! }"#, "catalog").unwrap();
 //! let env = ManualEnvironment::new(1_767_225_600_000, 7);
 //! let ledger = Ledger::new(MemoryStore::default(), env, catalog, None).unwrap();
 //! let run = |f| credit_pools::block_on(f);
 //! run(async {
-//!     ledger.provision_subscription(serde_json::from_str(r#"{"customerId":"acme","planId":"plan-basic","resourceId":"ws-1"}"#).unwrap()).await.unwrap();
-//!     let ack = ledger.report_usage(serde_json::from_str(r#"{"customerId":"acme","resourceId":"ws-1","featureId":"feature-ai-tokens","value":150}"#).unwrap()).await.unwrap();
+//!     let provision = r#"{"customerId":"acme","planId":"plan-basic","resourceId":"ws-1"}"#;
+//!     ledger.provision_subscription(FromJson::from_json_text(provision, "").unwrap()).await.unwrap();
+//!     let usage = r#"{"customerId":"acme","resourceId":"ws-1","featureId":"feature-ai-tokens","value":150}"#;
+//!     let ack = ledger.report_usage(FromJson::from_json_text(usage, "").unwrap()).await.unwrap();
 //!     assert_eq!(ack.result.credit.current_balance, 850.0);
 //! });
 //! ```

@@ -151,7 +151,8 @@ fn moving_a_subscription_back_over_a_stale_frozen_copy_makes_it_active_there() {
     let has_subscription = |h: &Harness, resource: &str| {
         let heads = h.store().snapshot();
         let (_, head) = heads.iter().find(|(k, _)| k.ends_with(&format!("{}:{resource}/h", resource.len()))).unwrap();
-        serde_json::from_str::<serde_json::Value>(head).unwrap().get("subscription").is_some()
+        serde_json::from_str::<serde_json::Value>(head).unwrap().get("s").is_some()
+        // "s": the subscription
     };
     // Fail each put of the transfer in turn until the one that fails is the
     // source's tidy-up: the transfer succeeds and "a" keeps its frozen copy.

@@ -266,7 +266,7 @@ proptest! {
         use credit_pools::core::formula::{DimensionValue, Formula};
         let text = format!("{}*x + {}/100*y", f64::from(a_cents) / 100.0, b_cents);
         let formula = Formula::parse("costFormula", &text).unwrap();
-        let dims = [("x".to_string(), DimensionValue::Number(f64::from(x))), ("y".to_string(), DimensionValue::Text(y.to_string()))]
+        let dims = [("x".to_string(), DimensionValue::Number(x.to_string())), ("y".to_string(), DimensionValue::Text(y.to_string()))]
             .into_iter().collect();
         let expected = (i128::from(a_cents) * i128::from(x) + i128::from(b_cents) * i128::from(y)) * 10_000; // micros
         match formula.cost_micros(1, &dims) {

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use credit_pools::core::json::ToJson;
 use credit_pools::core::pool::GrantStatus;
 use serde_json::{json, Value};
 
@@ -22,8 +23,13 @@ fn types(events: &[credit_pools::core::events::HostEvent]) -> Vec<String> {
     events.iter().map(host_event_type).collect()
 }
 
+/// A field of the event as JS reads it; numbers as doubles (JS has no integer type).
 fn field(event: &credit_pools::core::events::HostEvent, name: &str) -> Value {
-    serde_json::to_value(event).unwrap()[name].clone()
+    let value = serde_json::from_str::<serde_json::Value>(&event.to_json()).unwrap()[name].clone();
+    match value.as_f64() {
+        Some(number) if name != "thresholdPercentage" => json!(number),
+        _ => value,
+    }
 }
 
 #[test]

@@ -13,7 +13,7 @@ fn funded(amount: i64) -> Harness {
     h
 }
 
-fn reserve(h: &Harness, amount: f64, ttl_ms: i64, key: &str) -> Result<String, credit_pools::core::LedgerError> {
+fn reserve(h: &Harness, amount: f64, ttl_ms: i64, key: &str) -> credit_pools::core::LedgerResult<String> {
     h.reserve(json!({ "customerId": C, "resourceId": "ws", "currencyId": "ai-tokens", "amount": amount, "ttlMs": ttl_ms, "idempotencyKey": key }))
         .map(|r| r.reservation_id)
 }

@@ -5,11 +5,9 @@
 //! noise of one; anything with real precision below a micro is rejected rather
 //! than silently rounded. Decimal strings are parsed exactly.
 
-use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
-use std::fmt;
-
+use super::decode::{self, Decoded};
 use super::error::{LedgerError, LedgerResult};
+use super::json::Json;
 use super::limits::{AMOUNT_MICROS_MAX, MICROS_PER_CREDIT};
 
 /// An amount as the caller wrote it, before validation.
@@ -19,28 +17,20 @@ pub enum AmountInput {
     Text(String),
 }
 
-impl<'de> Deserialize<'de> for AmountInput {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct AmountVisitor;
-        impl Visitor<'_> for AmountVisitor {
-            type Value = AmountInput;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number or a decimal string")
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<AmountInput, E> {
-                Ok(AmountInput::Number(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<AmountInput, E> {
-                Ok(AmountInput::Number(v as f64))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<AmountInput, E> {
-                Ok(AmountInput::Number(v as f64))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<AmountInput, E> {
-                Ok(AmountInput::Text(v.to_string()))
-            }
+/// What a field that failed to read holds while its error is reported.
+impl Default for AmountInput {
+    fn default() -> Self {
+        AmountInput::Number(0.0)
+    }
+}
+
+impl decode::FromJson for AmountInput {
+    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+        match value {
+            Json::Number(_) => decode::number(value, path).map(AmountInput::Number),
+            Json::String(text) => Ok(AmountInput::Text(text.clone())),
+            other => Err(decode::wrong(path, "a number or a decimal string", other)),
         }
-        deserializer.deserialize_any(AmountVisitor)
     }
 }
 
@@ -75,11 +65,15 @@ impl AmountInput {
 /// values that carry precision finer than a micro.
 pub fn micros_from_f64(value: f64) -> Result<i64, String> {
     if !value.is_finite() {
-        return Err(format!("must be a finite number, got {value}"));
+        return Err(format!("must be a finite number, got {}", describe_number(value)));
     }
     let limit = (AMOUNT_MICROS_MAX / MICROS_PER_CREDIT) as f64;
     if value.abs() > limit {
-        return Err(format!("must be at most {limit} in absolute value, got {value}"));
+        return Err(format!(
+            "must be at most {} in absolute value, got {}",
+            AMOUNT_MICROS_MAX / MICROS_PER_CREDIT,
+            describe_number(value)
+        ));
     }
     let scaled = value * MICROS_PER_CREDIT as f64;
     let rounded = scaled.round();
@@ -88,7 +82,7 @@ pub fn micros_from_f64(value: f64) -> Result<i64, String> {
     // bounded by a few ulps of `scaled`.
     let noise = (scaled.abs() * 8.0 * f64::EPSILON).max(1e-6);
     if (scaled - rounded).abs() > noise {
-        return Err(format!("has more than 6 decimal places: {value}"));
+        return Err(format!("has more than 6 decimal places: {}", describe_number(value)));
     }
     Ok(rounded as i64)
 }
@@ -104,21 +98,21 @@ pub fn micros_from_decimal(text: &str) -> Result<i64, String> {
     let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if whole.is_empty() || !digits_ok(whole) || !digits_ok(fraction) || (unsigned.contains('.') && fraction.is_empty())
     {
-        return Err(format!("is not a decimal number: {text:?}"));
+        return Err(format!("is not a decimal number: \"{text}\""));
     }
     let fraction_kept = fraction.trim_end_matches('0');
     if fraction_kept.len() > 6 {
-        return Err(format!("has more than 6 decimal places: {text:?}"));
+        return Err(format!("has more than 6 decimal places: \"{text}\""));
     }
     let whole_kept = whole.trim_start_matches('0');
     let limit_whole_digits = 10; // AMOUNT_MICROS_MAX / MICROS_PER_CREDIT has 10 digits.
     if whole_kept.len() > limit_whole_digits {
-        return Err(format!("is too large: {text:?}"));
+        return Err(format!("is too large: \"{text}\""));
     }
     let whole_value: i64 = if whole_kept.is_empty() {
         0
     } else {
-        whole_kept.parse().map_err(|_| format!("is not a decimal number: {text:?}"))?
+        whole_kept.parse().map_err(|_| format!("is not a decimal number: \"{text}\""))?
     };
     let mut fraction_value: i64 = 0;
     for (index, byte) in fraction_kept.bytes().enumerate() {
@@ -126,9 +120,40 @@ pub fn micros_from_decimal(text: &str) -> Result<i64, String> {
     }
     let magnitude = whole_value * MICROS_PER_CREDIT + fraction_value;
     if magnitude > AMOUNT_MICROS_MAX {
-        return Err(format!("must be at most {} in absolute value: {text:?}", AMOUNT_MICROS_MAX / MICROS_PER_CREDIT));
+        return Err(format!("must be at most {} in absolute value: \"{text}\"", AMOUNT_MICROS_MAX / MICROS_PER_CREDIT));
     }
     Ok(if negative { -magnitude } else { magnitude })
+}
+
+/// A JS number for an error message, to 15 significant digits, without the
+/// float formatting machinery (`{}` of an f64 alone weighs ~14 KB of wasm).
+pub fn describe_number(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".to_string();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
+    }
+    let magnitude = value.abs();
+    if magnitude >= 1e15 || (magnitude < 1e-6 && magnitude > 0.0) {
+        return if value > 0.0 { "a number beyond 1e15 or below 1e-6" } else { "a negative number beyond 1e15" }
+            .to_string();
+    }
+    let whole_digits = if magnitude < 1.0 { 1 } else { (magnitude.log10().floor() as i32) + 1 };
+    let places = (15 - whole_digits).clamp(0, 14) as u32;
+    let scaled = (magnitude * 10f64.powi(places as i32)).round() as i128;
+    let scale = 10i128.pow(places);
+    let mut text = format!("{}{}", if value < 0.0 { "-" } else { "" }, scaled / scale);
+    let fraction = scaled % scale;
+    if fraction != 0 {
+        let mut digits = format!("{fraction:0width$}", width = places as usize);
+        while digits.ends_with('0') {
+            digits.pop();
+        }
+        text.push('.');
+        text.push_str(&digits);
+    }
+    text
 }
 
 /// Micros as a JS number. Exact for |micros| < 2^53, the nearest double to the
@@ -181,6 +206,16 @@ mod tests {
         assert!(micros_from_decimal("0.0000001").is_err());
         assert!(micros_from_decimal("").is_err());
         assert!(micros_from_decimal("99999999999").is_err());
+    }
+
+    #[test]
+    fn numbers_in_messages_read_as_written() {
+        assert_eq!(describe_number(1.0000005), "1.0000005");
+        assert_eq!(describe_number(0.1 + 0.2), "0.3");
+        assert_eq!(describe_number(-2.5), "-2.5");
+        assert_eq!(describe_number(1e12), "1000000000000");
+        assert_eq!(describe_number(f64::NAN), "NaN");
+        assert_eq!(describe_number(f64::NEG_INFINITY), "-Infinity");
     }
 
     #[test]

@@ -1,24 +1,26 @@
 //! The product catalog the host passes at construction: currencies, and plans
 //! with their recurring credits and per-feature credit rates.
 
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use super::sorted_map::SortedMap;
 
 use super::amount::AmountInput;
+use super::decode::{self, Decoded, Fields, FromJson};
 use super::error::{LedgerError, LedgerResult};
 use super::formula::Formula;
+use super::json::{Json, ObjectWriter};
 use super::keys::check_id;
 use super::limits::{CURRENCIES_MAX, PLANS_MAX, PLAN_ENTRIES_MAX, TEXT_BYTES_MAX};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Cadence {
-    #[serde(rename = "MONTH")]
+    #[default]
     Month,
-    #[serde(rename = "YEAR")]
     Year,
 }
 
 impl Cadence {
+    pub const NAMED: [(&'static str, Cadence); 2] = [("MONTH", Cadence::Month), ("YEAR", Cadence::Year)];
+
     pub fn months(self) -> i64 {
         match self {
             Cadence::Month => 1,
@@ -27,44 +29,36 @@ impl Cadence {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct CatalogInput {
     pub currencies: Vec<CurrencyInput>,
-    #[serde(default)]
     pub plans: Vec<PlanInput>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct CurrencyInput {
     pub id: String,
     pub display_name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct PlanInput {
     pub id: String,
     pub credits: Option<Vec<PlanCreditInput>>,
     pub credit_rates: Option<Vec<CreditRateInput>>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct PlanCreditInput {
-    #[serde(alias = "creditTypeId")]
     pub currency_id: String,
     pub amount: AmountInput,
     pub cadence: Cadence,
     pub has_soft_limit: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct CreditRateInput {
     pub feature_id: String,
-    #[serde(alias = "creditTypeId")]
     pub currency_id: String,
     /// Credits per unit; optional when `costFormula` prices the usage instead.
     pub amount: Option<AmountInput>,
@@ -79,16 +73,86 @@ pub struct Currency {
 }
 
 /// A plan's recurring grant: `amount_micros` every `cadence`, no rollover.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanCredit {
-    #[serde(rename = "c")]
     pub currency_id: String,
-    #[serde(rename = "a")]
     pub amount_micros: i64,
-    #[serde(rename = "k")]
     pub cadence: Cadence,
-    #[serde(rename = "s", default)]
     pub has_soft_limit: bool,
+}
+
+impl PlanCredit {
+    /// Stored in a subscription as `{"c":currency,"a":micros,"k":cadence,"s"?:true}`.
+    pub fn write(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.str("c", &self.currency_id).int("a", self.amount_micros).str("k", Cadence::NAMED[self.cadence as usize].0);
+        if self.has_soft_limit {
+            o.bool("s", true);
+        }
+        o.finish();
+    }
+
+    pub fn read(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        f.finish(Self {
+            currency_id: f.string("c"),
+            amount_micros: f.integer("a"),
+            cadence: f.req("k", |v, p| decode::choice(v, p, &Cadence::NAMED)),
+            has_soft_limit: f.opt_bool("s").unwrap_or(false),
+        })
+    }
+}
+
+impl FromJson for CatalogInput {
+    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        f.finish(Self {
+            currencies: f.req("currencies", |v, p| decode::list(v, p, CurrencyInput::from_json)),
+            plans: f.list_or_empty("plans", PlanInput::from_json),
+        })
+    }
+}
+
+impl FromJson for CurrencyInput {
+    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        f.finish(Self { id: f.string("id"), display_name: f.opt_string("displayName") })
+    }
+}
+
+impl FromJson for PlanInput {
+    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        f.finish(Self {
+            id: f.string("id"),
+            credits: f.opt("credits", |v, p| decode::list(v, p, PlanCreditInput::from_json)),
+            credit_rates: f.opt("creditRates", |v, p| decode::list(v, p, CreditRateInput::from_json)),
+        })
+    }
+}
+
+impl FromJson for PlanCreditInput {
+    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        f.finish(Self {
+            currency_id: f.string_either("currencyId", "creditTypeId"),
+            amount: f.req("amount", AmountInput::from_json),
+            cadence: f.req("cadence", |v, p| decode::choice(v, p, &Cadence::NAMED)),
+            has_soft_limit: f.opt_bool("hasSoftLimit"),
+        })
+    }
+}
+
+impl FromJson for CreditRateInput {
+    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        f.finish(Self {
+            feature_id: f.string("featureId"),
+            currency_id: f.string_either("currencyId", "creditTypeId"),
+            amount: f.opt("amount", AmountInput::from_json),
+            cost_formula: f.opt_string("costFormula"),
+        })
+    }
 }
 
 /// One unit of `feature_id` costs `amount_micros` of `currency_id` on this plan.
@@ -103,14 +167,14 @@ pub struct CreditRate {
 pub struct Plan {
     pub id: String,
     pub credits: Vec<PlanCredit>,
-    pub credit_rates: BTreeMap<String, CreditRate>,
+    pub credit_rates: SortedMap<CreditRate>,
 }
 
 /// A validated catalog. Lookups are by id; every reference inside it resolves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
-    pub currencies: BTreeMap<String, Currency>,
-    pub plans: BTreeMap<String, Plan>,
+    pub currencies: SortedMap<Currency>,
+    pub plans: SortedMap<Plan>,
 }
 
 impl Catalog {
@@ -121,7 +185,7 @@ impl Catalog {
         if input.plans.len() > PLANS_MAX {
             return Err(LedgerError::limit("catalog.plans", PLANS_MAX));
         }
-        let mut currencies = BTreeMap::new();
+        let mut currencies = SortedMap::new();
         for (index, currency) in input.currencies.into_iter().enumerate() {
             check_id(&format!("catalog.currencies[{index}].id"), &currency.id)?;
             if let Some(name) = &currency.display_name {
@@ -130,18 +194,18 @@ impl Catalog {
             if currencies.contains_key(&currency.id) {
                 return Err(LedgerError::invalid(
                     &format!("catalog.currencies[{index}].id"),
-                    format!("duplicate currency {:?}", currency.id),
+                    format!("duplicate currency \"{}\"", currency.id),
                 ));
             }
             currencies.insert(currency.id.clone(), Currency { id: currency.id, display_name: currency.display_name });
         }
-        let mut catalog = Catalog { currencies, plans: BTreeMap::new() };
+        let mut catalog = Catalog { currencies, plans: SortedMap::new() };
         for (index, plan) in input.plans.into_iter().enumerate() {
             let plan = catalog.plan_from_input(index, plan)?;
             if catalog.plans.contains_key(&plan.id) {
                 return Err(LedgerError::invalid(
                     &format!("catalog.plans[{index}].id"),
-                    format!("duplicate plan {:?}", plan.id),
+                    format!("duplicate plan \"{}\"", plan.id),
                 ));
             }
             catalog.plans.insert(plan.id.clone(), plan);
@@ -163,7 +227,7 @@ impl Catalog {
             self.currency(&credit.currency_id).map_err(|_| {
                 LedgerError::invalid(
                     &format!("{field}.currencyId"),
-                    format!("unknown currency {:?}", credit.currency_id),
+                    format!("unknown currency \"{}\"", credit.currency_id),
                 )
             })?;
             credits.push(PlanCredit {
@@ -173,12 +237,15 @@ impl Catalog {
                 has_soft_limit: credit.has_soft_limit.unwrap_or(false),
             });
         }
-        let mut credit_rates = BTreeMap::new();
+        let mut credit_rates = SortedMap::new();
         for (entry, rate) in rate_inputs.into_iter().enumerate() {
             let field = format!("{path}.creditRates[{entry}]");
             check_id(&format!("{field}.featureId"), &rate.feature_id)?;
             self.currency(&rate.currency_id).map_err(|_| {
-                LedgerError::invalid(&format!("{field}.currencyId"), format!("unknown currency {:?}", rate.currency_id))
+                LedgerError::invalid(
+                    &format!("{field}.currencyId"),
+                    format!("unknown currency \"{}\"", rate.currency_id),
+                )
             })?;
             let formula = rate
                 .cost_formula
@@ -198,7 +265,7 @@ impl Catalog {
                 // One feature burns one currency on a plan, as in Stigg.
                 return Err(LedgerError::invalid(
                     &format!("{field}.featureId"),
-                    format!("duplicate feature {:?} on plan {:?}", rate.feature_id, plan.id),
+                    format!("duplicate feature \"{}\" on plan \"{}\"", rate.feature_id, plan.id),
                 ));
             }
         }
@@ -206,11 +273,11 @@ impl Catalog {
     }
 
     pub fn currency(&self, currency_id: &str) -> LedgerResult<&Currency> {
-        self.currencies.get(currency_id).ok_or_else(|| LedgerError::not_found(format!("currency {currency_id:?}")))
+        self.currencies.get(currency_id).ok_or_else(|| LedgerError::not_found(format!("currency \"{currency_id}\"")))
     }
 
     pub fn plan(&self, plan_id: &str) -> LedgerResult<&Plan> {
-        self.plans.get(plan_id).ok_or_else(|| LedgerError::not_found(format!("plan {plan_id:?}")))
+        self.plans.get(plan_id).ok_or_else(|| LedgerError::not_found(format!("plan \"{plan_id}\"")))
     }
 }
 

@@ -67,7 +67,7 @@ impl WriteSet {
                 let written = store
                     .put_if_version(&key, value, expected_version)
                     .await
-                    .map_err(|reason| LedgerError::StoreError { key: key.clone(), reason })?;
+                    .map_err(|reason| Box::new(LedgerError::StoreError { key: key.clone(), reason }))?;
                 if !written {
                     return Ok(Applied::Conflict { key });
                 }
@@ -97,7 +97,7 @@ impl WriteSet {
 async fn write_all<S: Store>(store: &S, entries: Vec<(String, String)>, batch: bool) -> LedgerResult<()> {
     if !batch || entries.len() == 1 {
         for (key, value) in entries {
-            store.put(&key, value).await.map_err(|reason| LedgerError::StoreError { key, reason })?;
+            store.put(&key, value).await.map_err(|reason| Box::new(LedgerError::StoreError { key, reason }))?;
         }
         return Ok(());
     }
@@ -115,13 +115,12 @@ async fn put_batch<S: Store>(store: &S, entries: Vec<(String, String)>, named: &
     assert!(!entries.is_empty() && entries.len() <= BATCH_ENTRIES_MAX);
     if entries.len() == 1 {
         let (key, value) = entries.into_iter().next().expect("one entry");
-        return store.put(&key, value).await.map_err(|reason| LedgerError::StoreError { key, reason });
+        return store.put(&key, value).await.map_err(|reason| Box::new(LedgerError::StoreError { key, reason }));
     }
     let count = entries.len();
-    store
-        .put_many(entries)
-        .await
-        .map_err(|reason| LedgerError::StoreError { key: format!("{named} (a batch of {count} keys)"), reason })
+    store.put_many(entries).await.map_err(|reason| {
+        Box::new(LedgerError::StoreError { key: format!("{named} (a batch of {count} keys)"), reason })
+    })
 }
 
 #[cfg(test)]

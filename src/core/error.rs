@@ -45,20 +45,20 @@ impl LedgerError {
         }
     }
 
-    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
-        Self::InvalidArgument { field: field.to_string(), reason: reason.into() }
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Box<Self> {
+        Box::new(Self::InvalidArgument { field: field.to_string(), reason: reason.into() })
     }
 
-    pub fn not_found(what: impl Into<String>) -> Self {
-        Self::NotFound { what: what.into() }
+    pub fn not_found(what: impl Into<String>) -> Box<Self> {
+        Box::new(Self::NotFound { what: what.into() })
     }
 
-    pub fn limit(what: impl Into<String>, limit: usize) -> Self {
-        Self::LimitExceeded { what: what.into(), limit: limit as u64 }
+    pub fn limit(what: impl Into<String>, limit: usize) -> Box<Self> {
+        Box::new(Self::LimitExceeded { what: what.into(), limit: limit as u64 })
     }
 
-    pub fn corrupt(key: &str, reason: impl Into<String>) -> Self {
-        Self::CorruptState { key: key.to_string(), reason: reason.into() }
+    pub fn corrupt(key: &str, reason: impl Into<String>) -> Box<Self> {
+        Box::new(Self::CorruptState { key: key.to_string(), reason: reason.into() })
     }
 }
 
@@ -72,12 +72,15 @@ impl fmt::Display for LedgerError {
             }
             Self::LimitExceeded { what, limit } => write!(f, "{what} exceeds the limit of {limit}"),
             Self::InvalidState { what } => write!(f, "{what}"),
-            Self::InsufficientCredits { currency_id, available_micros, requested_micros } => write!(
-                f,
-                "pool {currency_id:?} has {} credits available (balance less open reservations); {} requested",
-                super::amount::micros_to_f64(*available_micros),
-                super::amount::micros_to_f64(*requested_micros)
-            ),
+            Self::InsufficientCredits { currency_id, available_micros, requested_micros } => {
+                let (mut available, mut requested) = (String::new(), String::new());
+                super::json::write_micros(&mut available, *available_micros);
+                super::json::write_micros(&mut requested, *requested_micros);
+                write!(
+                    f,
+                    "pool \"{currency_id}\" has {available} credits available (balance less open reservations); {requested} requested"
+                )
+            }
             Self::StoreError { key, reason } => write!(f, "store failed on key `{key}`: {reason}"),
             Self::CorruptState { key, reason } => {
                 write!(f, "stored value at key `{key}` is not valid credit-pools state: {reason}")
@@ -92,4 +95,6 @@ impl fmt::Display for LedgerError {
 
 impl std::error::Error for LedgerError {}
 
-pub type LedgerResult<T> = Result<T, LedgerError>;
+/// Boxed: the error path is one pointer, so the many `?`s of the core move a
+/// word instead of a multi-`String` enum (which costs code at each of them).
+pub type LedgerResult<T> = Result<T, Box<LedgerError>>;

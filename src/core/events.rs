@@ -6,7 +6,7 @@
 //! Each carries a `messageId` unique to its scope, commit and position, so a
 //! webhook receiver can deduplicate.
 
-use serde::Serialize;
+use super::json::{ObjectWriter, ToJson};
 
 use super::amount::micros_to_f64;
 use super::idempotency::fingerprint;
@@ -22,39 +22,43 @@ use super::time::{format_iso, month_start, UnixMs};
 pub const USAGE_LOW_THRESHOLDS_DEFAULT: [u32; 3] = [80, 50, 20];
 pub const USAGE_LOW_THRESHOLDS_MAX: usize = 8;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostEvent {
     pub message_id: String,
     pub customer_id: String,
     pub resource_id: Option<String>,
     pub currency_id: String,
     pub timestamp: String,
-    #[serde(flatten)]
     pub body: EventBody,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EventBody {
-    #[serde(rename = "credits.granted", rename_all = "camelCase")]
-    Granted { grant_id: String, amount: f64 },
-    #[serde(rename = "credits.expired", rename_all = "camelCase")]
-    Expired { grant_id: String, amount: f64 },
-    #[serde(rename = "credits.grant.voided", rename_all = "camelCase")]
-    Voided { grant_id: String, amount: f64 },
-    #[serde(rename = "credits.grant.depleted", rename_all = "camelCase")]
-    GrantDepleted { grant_id: String, amount: f64 },
-    #[serde(rename = "credits.balance.usage_low", rename_all = "camelCase")]
+    Granted {
+        grant_id: String,
+        amount: f64,
+    },
+    Expired {
+        grant_id: String,
+        amount: f64,
+    },
+    Voided {
+        grant_id: String,
+        amount: f64,
+    },
+    GrantDepleted {
+        grant_id: String,
+        amount: f64,
+    },
     UsageLow {
         threshold_percentage: u32,
         remaining_balance: f64,
         remaining_balance_percentage: f64,
         granted_this_period: f64,
     },
-    #[serde(rename = "credits.balance.depleted", rename_all = "camelCase")]
-    BalanceDepleted { current_balance: f64 },
-    #[serde(rename = "automatic_recharge.operation.attempted", rename_all = "camelCase")]
+    BalanceDepleted {
+        current_balance: f64,
+    },
     RechargeAttempted {
         recharge_id: String,
         configuration_id: String,
@@ -64,7 +68,6 @@ pub enum EventBody {
         status: &'static str,
         reason: Option<String>,
     },
-    #[serde(rename = "credits.automatic_recharge_limit_exceeded", rename_all = "camelCase")]
     RechargeLimitExceeded {
         configuration_id: String,
         requested_amount: f64,
@@ -72,8 +75,82 @@ pub enum EventBody {
         max_spend_limit: f64,
         current_monthly_spend: f64,
     },
-    #[serde(rename = "automatic_recharge.configuration.changed", rename_all = "camelCase")]
-    ConfigurationChanged { configuration_id: String, changed_by: &'static str, is_enabled: bool },
+    ConfigurationChanged {
+        configuration_id: String,
+        changed_by: &'static str,
+        is_enabled: bool,
+    },
+}
+
+impl EventBody {
+    /// Stigg's webhook name for the event.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventBody::Granted { .. } => "credits.granted",
+            EventBody::Expired { .. } => "credits.expired",
+            EventBody::Voided { .. } => "credits.grant.voided",
+            EventBody::GrantDepleted { .. } => "credits.grant.depleted",
+            EventBody::UsageLow { .. } => "credits.balance.usage_low",
+            EventBody::BalanceDepleted { .. } => "credits.balance.depleted",
+            EventBody::RechargeAttempted { .. } => "automatic_recharge.operation.attempted",
+            EventBody::RechargeLimitExceeded { .. } => "credits.automatic_recharge_limit_exceeded",
+            EventBody::ConfigurationChanged { .. } => "automatic_recharge.configuration.changed",
+        }
+    }
+
+    fn write_fields(&self, o: &mut ObjectWriter<'_>) {
+        match self {
+            EventBody::Granted { grant_id, amount }
+            | EventBody::Expired { grant_id, amount }
+            | EventBody::Voided { grant_id, amount }
+            | EventBody::GrantDepleted { grant_id, amount } => {
+                o.str("grantId", grant_id).amount("amount", *amount);
+            }
+            EventBody::UsageLow {
+                threshold_percentage,
+                remaining_balance,
+                remaining_balance_percentage,
+                granted_this_period,
+            } => {
+                o.int("thresholdPercentage", i64::from(*threshold_percentage));
+                o.amount("remainingBalance", *remaining_balance);
+                o.amount("remainingBalancePercentage", *remaining_balance_percentage);
+                o.amount("grantedThisPeriod", *granted_this_period);
+            }
+            EventBody::BalanceDepleted { current_balance } => {
+                o.amount("currentBalance", *current_balance);
+            }
+            EventBody::RechargeAttempted { recharge_id, configuration_id, grant_id, amount, status, reason } => {
+                o.str("rechargeId", recharge_id).str("configurationId", configuration_id).str("grantId", grant_id);
+                o.amount("amount", *amount).str("status", status).opt_str("reason", reason.as_deref());
+            }
+            EventBody::RechargeLimitExceeded {
+                configuration_id,
+                requested_amount,
+                allowed_amount,
+                max_spend_limit,
+                current_monthly_spend,
+            } => {
+                o.str("configurationId", configuration_id).amount("requestedAmount", *requested_amount);
+                o.amount("allowedAmount", *allowed_amount).amount("maxSpendLimit", *max_spend_limit);
+                o.amount("currentMonthlySpend", *current_monthly_spend);
+            }
+            EventBody::ConfigurationChanged { configuration_id, changed_by, is_enabled } => {
+                o.str("configurationId", configuration_id).str("changedBy", changed_by).bool("isEnabled", *is_enabled);
+            }
+        }
+    }
+}
+
+impl ToJson for HostEvent {
+    fn write_json(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.str("messageId", &self.message_id).str("customerId", &self.customer_id);
+        o.opt_str("resourceId", self.resource_id.as_deref()).str("currencyId", &self.currency_id);
+        o.str("timestamp", &self.timestamp).str("type", self.body.name());
+        self.body.write_fields(&mut o);
+        o.finish();
+    }
 }
 
 /// Builds events with the scope's ids and unique message ids.

@@ -7,7 +7,7 @@
 //! `value` (the usage's value). Division rounds to 18 decimal places; the
 //! result is charged rounded up to a micro-credit.
 
-use std::collections::BTreeMap;
+use super::sorted_map::SortedMap;
 
 use super::error::{LedgerError, LedgerResult};
 use super::limits::{AMOUNT_MICROS_MAX, MICROS_PER_CREDIT};
@@ -55,13 +55,45 @@ impl Decimal {
         Some(Self { mantissa: if negative { -mantissa } else { mantissa }, exponent }.normalized())
     }
 
-    /// A JS number, read through its shortest decimal form (what the user wrote).
-    pub fn from_f64(value: f64) -> Option<Self> {
-        if !value.is_finite() {
-            return None;
+    /// A JSON number's text (`-1.5e-3`, `2E+21`) exactly, when it fits.
+    pub fn parse_number(text: &str) -> Option<Self> {
+        let (base, exponent) = match text.find(['e', 'E']) {
+            Some(at) => (&text[..at], text[at + 1..].trim_start_matches('+').parse::<i32>().ok()?),
+            None => (text, 0),
+        };
+        let decimal = Self::parse(base)?;
+        if exponent >= 0 {
+            let scale = u32::try_from(exponent).ok().filter(|e| *e <= EXPONENT_MAX)?;
+            let shift = scale.min(decimal.exponent);
+            let mantissa = decimal.mantissa.checked_mul(pow10(scale - shift)?)?;
+            Some(Self { mantissa, exponent: decimal.exponent - shift }.normalized())
+        } else {
+            let exponent = decimal.exponent.checked_add(exponent.unsigned_abs()).filter(|e| *e <= EXPONENT_MAX)?;
+            Some(Self { mantissa: decimal.mantissa, exponent }.normalized())
         }
-        let text = format!("{value}");
-        Self::parse(&text)
+    }
+
+    /// The value as a plain decimal (`-0.0015`, `1000`).
+    pub fn plain(self) -> String {
+        let negative = self.mantissa < 0;
+        let digits = self.mantissa.unsigned_abs().to_string();
+        let places = self.exponent as usize;
+        let mut text = String::with_capacity(digits.len() + 3);
+        if negative {
+            text.push('-');
+        }
+        if digits.len() > places {
+            text.push_str(&digits[..digits.len() - places]);
+            if places > 0 {
+                text.push('.');
+                text.push_str(&digits[digits.len() - places..]);
+            }
+        } else {
+            text.push_str("0.");
+            text.push_str(&"0".repeat(places - digits.len()));
+            text.push_str(&digits);
+        }
+        text
     }
 
     fn normalized(mut self) -> Self {
@@ -158,29 +190,50 @@ pub struct Formula {
     root: Node,
 }
 
-/// A dimension value as reported with a usage.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(untagged)]
+/// A dimension value as reported with a usage. A number keeps the text JS
+/// wrote for it (its shortest round-trip form), read as an exact decimal.
+#[derive(Debug, Clone, PartialEq)]
 pub enum DimensionValue {
     Flag(bool),
-    Number(f64),
+    Number(String),
     Text(String),
 }
 
+impl crate::core::decode::FromJson for DimensionValue {
+    fn from_json(value: &crate::core::json::Json, path: &str) -> crate::core::decode::Decoded<Self> {
+        use crate::core::json::Json;
+        match value {
+            Json::Bool(flag) => Ok(DimensionValue::Flag(*flag)),
+            Json::Number(text) => Ok(DimensionValue::Number(text.clone())),
+            Json::String(text) => Ok(DimensionValue::Text(text.clone())),
+            other => Err(crate::core::decode::wrong(path, "a number, a boolean or text", other)),
+        }
+    }
+}
+
 impl DimensionValue {
-    /// The canonical text stored in the ledger (for grouping).
+    /// The canonical text stored in the ledger (for grouping): numbers as
+    /// plain decimals (`1e3` → `1000`), so one value always groups alike.
     pub fn canonical(&self) -> String {
         match self {
             DimensionValue::Flag(flag) => flag.to_string(),
-            DimensionValue::Number(number) => format!("{number}"),
+            DimensionValue::Number(text) => Decimal::parse_number(text).map_or_else(|| text.clone(), Decimal::plain),
             DimensionValue::Text(text) => text.clone(),
+        }
+    }
+
+    /// Whether a number is finite (a JSON number too large for a double is not).
+    pub fn is_finite_number(&self) -> bool {
+        match self {
+            DimensionValue::Number(text) => crate::core::json::number_value(text).is_some(),
+            _ => true,
         }
     }
 
     fn decimal(&self) -> Option<Decimal> {
         match self {
             DimensionValue::Flag(flag) => Some(Decimal { mantissa: i128::from(*flag), exponent: 0 }),
-            DimensionValue::Number(number) => Decimal::from_f64(*number),
+            DimensionValue::Number(text) => Decimal::parse_number(text),
             DimensionValue::Text(text) => Decimal::parse(text.trim()),
         }
     }
@@ -261,7 +314,7 @@ impl Parser<'_> {
                     self.at += 1;
                 }
                 let text = std::str::from_utf8(&self.bytes[start..self.at]).unwrap_or("");
-                let number = Decimal::parse(text).ok_or_else(|| format!("has a bad number {text:?}"))?;
+                let number = Decimal::parse(text).ok_or_else(|| format!("has a bad number \"{text}\""))?;
                 self.node(Node::Number(number))
             }
             Some(b) if b.is_ascii_alphabetic() || b == b'_' => {
@@ -274,7 +327,7 @@ impl Parser<'_> {
                     let is_max = match name.as_str() {
                         "max" => true,
                         "min" => false,
-                        _ => return Err(format!("calls unknown function {name:?} (only min and max)")),
+                        _ => return Err(format!("calls unknown function \"{name}\" (only min and max)")),
                     };
                     self.at += 1;
                     let mut args = vec![self.expression(depth + 1)?];
@@ -287,14 +340,14 @@ impl Parser<'_> {
                 }
                 self.node(Node::Name(name))
             }
-            Some(other) => Err(format!("has an unexpected {:?} at byte {}", other as char, self.at)),
+            Some(other) => Err(format!("has an unexpected '{}' at byte {}", other as char, self.at)),
             None => Err("ends too early".to_string()),
         }
     }
 
     fn expect(&mut self, byte: u8) -> Result<(), String> {
         if self.peek() != Some(byte) {
-            return Err(format!("expects {:?} at byte {}", byte as char, self.at));
+            return Err(format!("expects '{}' at byte {}", byte as char, self.at));
         }
         self.at += 1;
         Ok(())
@@ -307,9 +360,10 @@ impl Formula {
             return Err(LedgerError::invalid(field, format!("is longer than {FORMULA_BYTES_MAX} bytes")));
         }
         let mut parser = Parser { bytes: text.as_bytes(), at: 0, nodes: 0 };
-        let root = parser.expression(0).map_err(|reason| LedgerError::invalid(field, format!("{text:?} {reason}")))?;
+        let root =
+            parser.expression(0).map_err(|reason| LedgerError::invalid(field, format!("\"{text}\" {reason}")))?;
         if parser.peek().is_some() {
-            return Err(LedgerError::invalid(field, format!("{text:?} has trailing input at byte {}", parser.at)));
+            return Err(LedgerError::invalid(field, format!("\"{text}\" has trailing input at byte {}", parser.at)));
         }
         Ok(Self { text: text.to_string(), root })
     }
@@ -319,45 +373,41 @@ impl Formula {
     }
 
     /// Evaluates to micro-credits (rounded up). `value` is the usage's value.
-    pub fn cost_micros(&self, value_micros: i64, dimensions: &BTreeMap<String, DimensionValue>) -> LedgerResult<i64> {
+    pub fn cost_micros(&self, value_micros: i64, dimensions: &SortedMap<DimensionValue>) -> LedgerResult<i64> {
         let result = evaluate(&self.root, value_micros, dimensions, &self.text)?;
         let micros = result
             .to_micros_ceil()
-            .ok_or_else(|| LedgerError::invalid("dimensions", format!("cost formula {:?} overflows", self.text)))?;
+            .ok_or_else(|| LedgerError::invalid("dimensions", format!("cost formula \"{}\" overflows", self.text)))?;
         if micros < 0 {
             return Err(LedgerError::invalid(
                 "dimensions",
-                format!("cost formula {:?} gives a negative cost", self.text),
+                format!("cost formula \"{}\" gives a negative cost", self.text),
             ));
         }
         if micros > AMOUNT_MICROS_MAX {
             return Err(LedgerError::invalid(
                 "dimensions",
-                format!("cost formula {:?} exceeds {} credits", self.text, AMOUNT_MICROS_MAX / MICROS_PER_CREDIT),
+                format!("cost formula \"{}\" exceeds {} credits", self.text, AMOUNT_MICROS_MAX / MICROS_PER_CREDIT),
             ));
         }
         Ok(micros)
     }
 }
 
-fn evaluate(
-    node: &Node,
-    value_micros: i64,
-    dims: &BTreeMap<String, DimensionValue>,
-    text: &str,
-) -> LedgerResult<Decimal> {
-    let overflow = || LedgerError::invalid("dimensions", format!("cost formula {text:?} overflows or divides by zero"));
+fn evaluate(node: &Node, value_micros: i64, dims: &SortedMap<DimensionValue>, text: &str) -> LedgerResult<Decimal> {
+    let overflow =
+        || LedgerError::invalid("dimensions", format!("cost formula \"{text}\" overflows or divides by zero"));
     Ok(match node {
         Node::Number(number) => *number,
         Node::Name(name) if name == "value" && !dims.contains_key("value") => Decimal::from_micros(value_micros),
         Node::Name(name) => {
             let dimension = dims.get(name).ok_or_else(|| {
-                LedgerError::invalid(&format!("dimensions.{name}"), format!("is needed by cost formula {text:?}"))
+                LedgerError::invalid(&format!("dimensions.{name}"), format!("is needed by cost formula \"{text}\""))
             })?;
             dimension.decimal().ok_or_else(|| {
                 LedgerError::invalid(
                     &format!("dimensions.{name}"),
-                    format!("is not a number: {:?}", dimension.canonical()),
+                    format!("is not a number: \"{}\"", dimension.canonical()),
                 )
             })?
         }
@@ -391,14 +441,14 @@ mod tests {
     use super::*;
 
     fn cost(formula: &str, dims: &[(&str, DimensionValue)]) -> LedgerResult<i64> {
-        let dims: BTreeMap<String, DimensionValue> = dims.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let dims: SortedMap<DimensionValue> = dims.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         Formula::parse("costFormula", formula)?.cost_micros(1_000_000, &dims)
     }
 
     #[test]
     fn the_stigg_example_is_exact() {
         use DimensionValue::Number;
-        let two = [("model1_tokens", Number(1000.0)), ("model2_tokens", Number(300.0))];
+        let two = [("model1_tokens", Number("1000".into())), ("model2_tokens", Number("3e2".into()))];
         assert_eq!(cost("1.1*model1_tokens + 1.5*model2_tokens", &two), Ok(1_550_000_000));
         assert_eq!(cost("0.1 + 0.2", &[]), Ok(300_000), "no float drift");
         assert_eq!(cost("(1 + 2) * -(-3) / 4", &[]), Ok(2_250_000));
@@ -421,8 +471,10 @@ mod tests {
         }
         assert!(cost("tokens", &[]).unwrap_err().to_string().contains("dimensions.tokens"));
         assert_eq!(cost("tokens", &[("tokens", Text("many".into()))]).unwrap_err().code(), "INVALID_ARGUMENT");
-        assert_eq!(cost("1 / (a - a)", &[("a", Number(2.0))]).unwrap_err().code(), "INVALID_ARGUMENT");
+        assert_eq!(cost("1 / (a - a)", &[("a", Number("2".into()))]).unwrap_err().code(), "INVALID_ARGUMENT");
         assert_eq!(cost("0 - 5", &[]).unwrap_err().code(), "INVALID_ARGUMENT");
-        assert_eq!(cost("a * a * a * a", &[("a", Number(1e15))]).unwrap_err().code(), "INVALID_ARGUMENT");
+        assert_eq!(Number("1.5e-3".into()).canonical(), "0.0015");
+        assert_eq!(Number("2E+21".into()).canonical(), "2000000000000000000000");
+        assert_eq!(cost("a * a * a * a", &[("a", Number("1e15".into()))]).unwrap_err().code(), "INVALID_ARGUMENT");
     }
 }

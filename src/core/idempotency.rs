@@ -7,20 +7,21 @@
 //! describes a committed operation, and no crash can leave a key both unapplied
 //! and remembered, or applied and forgotten.
 
-use serde::{Deserialize, Serialize};
-
+use super::decode::{self, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
+use super::json::{self, Json, ObjectWriter};
 use super::pool::Grant;
 use super::time::UnixMs;
 
 /// Keys kept in the head. Bounds the head's size; older keys live in records.
 pub const IDEMPOTENCY_RECENT_MAX: usize = 16;
 
-pub const RECORD_SCHEMA: u32 = 1;
+/// 2: hand-written JSON (the field names of 1, operation kinds as numbers).
+pub const RECORD_SCHEMA: u32 = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OperationKind {
+    #[default]
     Grant,
     Usage,
     Consume,
@@ -28,43 +29,72 @@ pub enum OperationKind {
 }
 
 /// What a committed keyed operation leaves behind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyEntry {
-    #[serde(rename = "k")]
     pub key: String,
-    #[serde(rename = "o")]
     pub kind: OperationKind,
     /// Fingerprint of the validated payload: a repeat must match it.
-    #[serde(rename = "f")]
     pub fingerprint: String,
-    #[serde(rename = "c")]
     pub currency_id: String,
-    #[serde(rename = "g", default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
-    #[serde(rename = "t")]
     pub at_ms: UnixMs,
     /// For a reservation: when it expires (a repeat answers with it).
-    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
     pub expires_at_ms: Option<UnixMs>,
 }
 
 /// A key evicted from the head's window, stored under its own store key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
-    #[serde(rename = "v")]
     pub schema: u32,
-    #[serde(rename = "e")]
     pub entry: KeyEntry,
     /// The grant as it was when the key was evicted, for repeats after the
     /// grant itself has been pruned from the head.
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     pub grant_snapshot: Option<Grant>,
+}
+
+impl OperationKind {
+    const ALL: [OperationKind; 4] =
+        [OperationKind::Grant, OperationKind::Usage, OperationKind::Consume, OperationKind::Reserve];
+}
+
+impl KeyEntry {
+    /// Stored as `{"k":key,"o":kind,"f":fingerprint,"c":currency,"g"?:grant,"t":ms,"x"?:expires}`.
+    pub fn write(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.str("k", &self.key).int("o", self.kind as i64).str("f", &self.fingerprint).str("c", &self.currency_id);
+        o.some_str("g", self.grant_id.as_deref()).int("t", self.at_ms).some_int("x", self.expires_at_ms);
+        o.finish();
+    }
+
+    pub fn read(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        let kind = *OperationKind::ALL
+            .get(f.unsigned("o") as usize)
+            .ok_or_else(|| decode::DecodeError::new(&f.path_of("o"), "is not an operation kind"))?;
+        f.finish(Self {
+            key: f.string("k"),
+            kind,
+            fingerprint: f.string("f"),
+            currency_id: f.string("c"),
+            grant_id: f.opt_string("g"),
+            at_ms: f.integer("t"),
+            expires_at_ms: f.opt_integer("x"),
+        })
+    }
 }
 
 impl IdempotencyRecord {
     pub fn decode(store_key: &str, key: &str, text: &str) -> LedgerResult<Self> {
-        let record: IdempotencyRecord =
-            serde_json::from_str(text).map_err(|e| LedgerError::corrupt(store_key, e.to_string()))?;
+        let value = json::parse(text).map_err(|reason| LedgerError::corrupt(store_key, reason))?;
+        let read = || -> Decoded<Self> {
+            let f = Fields::of(&value, "record")?;
+            f.finish(Self {
+                schema: f.unsigned("v") as u32,
+                entry: f.req("e", KeyEntry::read),
+                grant_snapshot: f.opt("s", super::pool::Grant::read),
+            })
+        };
+        let record = read().map_err(|error| error.corrupt(store_key))?;
         if record.schema != RECORD_SCHEMA {
             return Err(LedgerError::corrupt(
                 store_key,
@@ -78,7 +108,15 @@ impl IdempotencyRecord {
     }
 
     pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("idempotency records serialise")
+        let mut out = String::with_capacity(160);
+        let mut o = ObjectWriter::new(&mut out);
+        o.int("v", i64::from(self.schema));
+        self.entry.write(o.key("e"));
+        if let Some(grant) = &self.grant_snapshot {
+            grant.write(o.key("s"));
+        }
+        o.finish();
+        out
     }
 }
 
@@ -98,7 +136,7 @@ impl Claim {
     /// `Ok(())` when `entry` is this same operation, `IDEMPOTENCY_CONFLICT` otherwise.
     pub fn check_repeat(&self, entry: &KeyEntry) -> LedgerResult<()> {
         if entry.kind != self.kind || entry.fingerprint != self.fingerprint {
-            return Err(LedgerError::IdempotencyConflict { key: self.key.clone() });
+            return Err(Box::new(LedgerError::IdempotencyConflict { key: self.key.clone() }));
         }
         Ok(())
     }

@@ -69,7 +69,7 @@ pub fn check_key_prefix(prefix: &str) -> LedgerResult<()> {
     if prefix.is_empty() || prefix.len() > KEY_PREFIX_BYTES_MAX || !prefix.bytes().all(allowed) {
         return Err(LedgerError::invalid(
             "keyPrefix",
-            format!("must be 1 to {KEY_PREFIX_BYTES_MAX} characters of A-Z a-z 0-9 _ . : -, got {prefix:?}"),
+            format!("must be 1 to {KEY_PREFIX_BYTES_MAX} characters of A-Z a-z 0-9 _ . : -, got \"{prefix}\""),
         ));
     }
     Ok(())
@@ -101,8 +101,8 @@ impl Scope {
     /// For messages: `customer "acme", resource "ws-1"` or `customer "acme" (global pool)`.
     pub fn describe(&self) -> String {
         match &self.resource_id {
-            Some(resource) => format!("customer {:?}, resource {:?}", self.customer_id, resource),
-            None => format!("customer {:?} (global pool)", self.customer_id),
+            Some(resource) => format!("customer \"{}\", resource \"{}\"", self.customer_id, resource),
+            None => format!("customer \"{}\" (global pool)", self.customer_id),
         }
     }
 

@@ -12,9 +12,9 @@
 //! Reads take no lock: they read the head and the pages it names, and apply the
 //! clock to a copy, so they never write and always see a committed snapshot.
 
-use std::collections::BTreeMap;
+use super::sorted_map::SortedMap;
 
-use super::amount::{micros_to_f64, multiply_micros_ceil};
+use super::amount::{describe_number, micros_to_f64, multiply_micros_ceil};
 use super::api::*;
 use super::catalog::{check_text, Catalog, CatalogInput};
 use super::commit::{Applied, CommitRecord, WriteSet};
@@ -24,6 +24,7 @@ use super::events::{
 };
 use super::formula::DimensionValue;
 use super::idempotency::{Claim, IdempotencyRecord, KeyEntry, OperationKind, IDEMPOTENCY_RECENT_MAX, RECORD_SCHEMA};
+use super::json::{ObjectWriter, ToJson};
 use super::keys::{
     account_key, check_id, check_key_prefix, grant_index_key, reservation_index_key, subscription_index_key, Scope,
     KEY_PREFIX_DEFAULT,
@@ -43,7 +44,9 @@ use super::scope::{ScopeHead, SubscriptionState};
 use super::scope_index::{subscription_of_recurring_grant, ScopeIndexRecord};
 use super::store::{Environment, GetFailure, Store};
 use super::time::{check_ms, format_iso, month_start, UnixMs};
-use serde::Serialize;
+
+/// A future behind a pointer (see `Ledger::get`).
+type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
 
 /// Pages one ledger query may read before it returns what it found with a cursor.
 const LEDGER_QUERY_PAGES_MAX: u64 = 32;
@@ -68,19 +71,32 @@ pub struct Ledger<S: Store, E: Environment> {
 
 /// A write operation's answer, the events it committed, and the recharges
 /// whose payment the host must now collect.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WriteResult<T> {
-    #[serde(flatten)]
     pub result: T,
     pub events: Vec<HostEvent>,
-    #[serde(skip)]
     pub recharges: Vec<RechargeRequest>,
+}
+
+impl<T: ToJson> ToJson for WriteResult<T> {
+    /// The result's fields, then `"events":[…]` (the recharges go to `onRecharge`).
+    fn write_json(&self, out: &mut String) {
+        self.result.write_json(out);
+        assert_eq!(out.pop(), Some('}'), "a result is a JSON object");
+        out.push_str(if out.ends_with('{') { "\"events\":[" } else { ",\"events\":[" });
+        for (index, event) in self.events.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            event.write_json(out);
+        }
+        out.push_str("]}");
+    }
 }
 
 /// A payment the host must collect for an automatic recharge, then report
 /// with `confirm_recharge` or `fail_recharge`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RechargeRequest {
     pub recharge_id: String,
     pub customer_id: String,
@@ -88,6 +104,28 @@ pub struct RechargeRequest {
     pub currency_id: String,
     pub amount: f64,
     pub automatic_recharge_configuration_id: String,
+}
+
+impl ToJson for RechargeRequest {
+    fn write_json(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.str("rechargeId", &self.recharge_id).str("customerId", &self.customer_id);
+        o.opt_str("resourceId", self.resource_id.as_deref()).str("currencyId", &self.currency_id);
+        o.amount("amount", self.amount);
+        o.str("automaticRechargeConfigurationId", &self.automatic_recharge_configuration_id);
+        o.finish();
+    }
+}
+
+#[cfg(test)]
+mod uuid_tests {
+    #[test]
+    fn ids_are_version_4_uuids() {
+        assert_eq!(
+            super::uuid_from(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210),
+            "01234567-89ab-4def-bedc-ba9876543210"
+        );
+    }
 }
 
 /// Fresh ids and creation sequence numbers for one operation. The ids come
@@ -130,14 +168,17 @@ impl GrantIds for IdSource {
 fn uuid_from(high: u64, low: u64) -> String {
     let high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
     let low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xFFFF,
-        high & 0xFFFF,
-        low >> 48,
-        low & 0xFFFF_FFFF_FFFF
-    )
+    // xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx, written by hand (no `{:x}` formatting machinery).
+    let mut id = String::with_capacity(36);
+    for (index, nibble) in
+        (0..16).rev().map(|i| (high >> (4 * i)) & 0xF).chain((0..16).rev().map(|i| (low >> (4 * i)) & 0xF)).enumerate()
+    {
+        if matches!(index, 8 | 12 | 16 | 20) {
+            id.push('-');
+        }
+        id.push(char::from(b"0123456789abcdef"[nibble as usize]));
+    }
+    id
 }
 
 /// The in-memory state of one write operation, handed to its pure step.
@@ -218,12 +259,12 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             if value.fract() != 0.0 || !(1.0..=99.0).contains(value) {
                 return Err(LedgerError::invalid(
                     "usageLowThresholds",
-                    format!("must be whole percentages from 1 to 99, got {value}"),
+                    format!("must be whole percentages from 1 to 99, got {}", describe_number(*value)),
                 ));
             }
             checked.push(*value as u32);
         }
-        checked.sort_unstable_by(|a, b| b.cmp(a));
+        super::order::sort_by(&mut checked, |a, b| b.cmp(a));
         checked.dedup();
         self.usage_low_thresholds = checked;
         Ok(self)
@@ -248,15 +289,27 @@ impl<S: Store, E: Environment> Ledger<S, E> {
 
     // ----- Storage protocol -------------------------------------------------
 
-    async fn get(&self, key: &str) -> LedgerResult<Option<String>> {
-        self.store.get(key).await.map_err(|failure| match failure {
-            GetFailure::Failed(reason) => LedgerError::StoreError { key: key.to_string(), reason },
-            GetFailure::NotText(reason) => LedgerError::corrupt(key, reason),
+    // Store calls and the commit protocol are boxed futures: one compiled
+    // body each, awaited through a pointer, instead of a copy inlined into
+    // every operation that awaits them (most of the .wasm's size, otherwise).
+
+    fn get<'a>(&'a self, key: &'a str) -> Boxed<'a, LedgerResult<Option<String>>> {
+        Box::pin(async move {
+            self.store.get(key).await.map_err(|failure| match failure {
+                GetFailure::Failed(reason) => Box::new(LedgerError::StoreError { key: key.to_string(), reason }),
+                GetFailure::NotText(reason) => LedgerError::corrupt(key, reason),
+            })
         })
     }
 
-    async fn put(&self, key: String, value: String) -> LedgerResult<()> {
-        self.store.put(&key, value).await.map_err(|reason| LedgerError::StoreError { key, reason })
+    fn put(&self, key: String, value: String) -> Boxed<'_, LedgerResult<()>> {
+        Box::pin(async move {
+            self.store.put(&key, value).await.map_err(|reason| Box::new(LedgerError::StoreError { key, reason }))
+        })
+    }
+
+    fn apply_writes(&self, writes: WriteSet) -> Boxed<'_, LedgerResult<Applied>> {
+        Box::pin(writes.apply(&self.store))
     }
 
     /// Writes one commit record outside a scope commit (an account), with
@@ -264,7 +317,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
     async fn put_commit_record(&self, key: String, value: String, expected_version: u64) -> LedgerResult<bool> {
         let record = CommitRecord { key, value, expected_version };
         let set = WriteSet { before: Vec::new(), commits: vec![record] };
-        Ok(set.apply(&self.store).await? == Applied::Written)
+        Ok(self.apply_writes(set).await? == Applied::Written)
     }
 
     async fn load_head(&self, scope: &Scope) -> LedgerResult<ScopeHead> {
@@ -286,10 +339,12 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             return Ok(head.tail[start..end].to_vec());
         }
         let key = scope.page_key(&self.key_prefix, page);
-        let text = self.get(&key).await?.ok_or_else(|| LedgerError::StoreError {
-            key: key.clone(),
-            reason: "a ledger page the scope head names is not in the store (a stale read, or the store lost it)"
-                .to_string(),
+        let text = self.get(&key).await?.ok_or_else(|| {
+            Box::new(LedgerError::StoreError {
+                key: key.clone(),
+                reason: "a ledger page the scope head names is not in the store (a stale read, or the store lost it)"
+                    .to_string(),
+            })
         })?;
         Ok(LedgerPage::decode(&key, page, &text)?.events)
     }
@@ -362,7 +417,16 @@ impl<S: Store, E: Environment> Ledger<S, E> {
 
     /// The storage protocol of every write operation (see the module docs):
     /// attempts until one commits, re-reading after each conflict.
-    async fn commit(
+    fn commit<'a>(
+        &'a self,
+        scope: &'a Scope,
+        claim: Option<&'a Claim>,
+        step: &'a mut dyn FnMut(&mut Transaction) -> LedgerResult<Option<KeyEntry>>,
+    ) -> Boxed<'a, LedgerResult<Committed>> {
+        Box::pin(self.commit_attempts(scope, claim, step))
+    }
+
+    async fn commit_attempts(
         &self,
         scope: &Scope,
         claim: Option<&Claim>,
@@ -376,7 +440,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 Attempt::Conflict { key } => conflict_key = key,
             }
         }
-        Err(LedgerError::Conflict { key: conflict_key, attempts: COMMIT_ATTEMPTS_MAX })
+        Err(Box::new(LedgerError::Conflict { key: conflict_key, attempts: COMMIT_ATTEMPTS_MAX }))
     }
 
     /// One read–apply–write attempt of a write operation.
@@ -475,7 +539,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             expected_version: before.version,
         };
         writes.commits.push(head_record);
-        match writes.apply(&self.store).await? {
+        match self.apply_writes(writes).await? {
             Applied::Written => Ok(Attempt::Done(Committed::Applied { head, now_ms, events: sink.events, recharges })),
             Applied::Conflict { key } => Ok(Attempt::Conflict { key }),
         }
@@ -540,7 +604,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let key = reservation_index_key(&self.key_prefix, reservation_id);
         match self.get(&key).await? {
             Some(text) => ScopeIndexRecord::decode(&key, &text),
-            None => Err(LedgerError::not_found(format!("reservation {reservation_id:?}"))),
+            None => Err(LedgerError::not_found(format!("reservation \"{reservation_id}\""))),
         }
     }
 
@@ -554,12 +618,12 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             return ScopeIndexRecord::decode(&own_key, &text);
         }
         let Some(subscription_id) = subscription_of_recurring_grant(grant_id) else {
-            return Err(LedgerError::not_found(format!("grant {grant_id:?}")));
+            return Err(LedgerError::not_found(format!("grant \"{grant_id}\"")));
         };
         let key = subscription_index_key(&self.key_prefix, subscription_id);
         match self.get(&key).await? {
             Some(text) => ScopeIndexRecord::decode(&key, &text),
-            None => Err(LedgerError::not_found(format!("grant {grant_id:?}"))),
+            None => Err(LedgerError::not_found(format!("grant \"{grant_id}\""))),
         }
     }
 
@@ -696,7 +760,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             .find_grant(&grant_id)
             .map(|(_, g)| g.clone())
             .or(snapshot)
-            .ok_or_else(|| LedgerError::not_found(format!("grant {grant_id:?}")))?;
+            .ok_or_else(|| LedgerError::not_found(format!("grant \"{grant_id}\"")))?;
         let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, &grant);
         Ok(WriteResult { result, events, recharges })
     }
@@ -719,7 +783,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         // that adds or drops it is still the same usage.
         let mut payload = format!("{}|{}", input.feature_id, value_micros);
         if let Some(dimensions) = &stored_dimensions {
-            payload.push_str(&format!("|{dimensions:?}"));
+            payload.push('|');
+            super::api::write_string_map(&mut payload, dimensions);
         }
         let claim = input.idempotency_key.as_deref().map(|key| Claim::new(key, OperationKind::Usage, &payload));
         let catalog = &self.catalog;
@@ -820,13 +885,15 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             .write(&scope, None, |tx| {
                 let now_ms = tx.now_ms;
                 let pool = tx.head.pools.iter_mut().find(|pool| pool.grant(&grant_id).is_some()).ok_or_else(|| {
-                    LedgerError::not_found(format!("grant {grant_id:?} (finished grants are kept only while recent)"))
+                    LedgerError::not_found(format!("grant \"{grant_id}\" (finished grants are kept only while recent)"))
                 })?;
                 let currency_id = pool.currency_id.clone();
                 if pool.grant(&grant_id).is_some_and(|g| g.status == GrantStatus::PaymentPending) {
-                    return Err(LedgerError::InvalidState {
-                        what: format!("grant {grant_id:?} is a recharge awaiting payment; report it with failRecharge"),
-                    });
+                    return Err(Box::new(LedgerError::InvalidState {
+                        what: format!(
+                            "grant \"{grant_id}\" is a recharge awaiting payment; report it with failRecharge"
+                        ),
+                    }));
                 }
                 pool.void(&grant_id, now_ms, &mut tx.events)?;
                 // A copy: pruning after the step may drop the now-finished grant from the head.
@@ -838,7 +905,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             unreachable!("voiding carries no idempotency key")
         };
         let grant = head.find_grant(&input.id).map(|(_, g)| g.clone()).or(voided);
-        let grant = grant.ok_or_else(|| LedgerError::not_found(format!("grant {:?}", input.id)))?;
+        let grant = grant.ok_or_else(|| LedgerError::not_found(format!("grant \"{}\"", input.id)))?;
         let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, &grant);
         Ok(WriteResult { result, events, recharges })
     }
@@ -946,7 +1013,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 });
             }
         }
-        Err(LedgerError::Conflict { key, attempts: COMMIT_ATTEMPTS_MAX })
+        Err(Box::new(LedgerError::Conflict { key, attempts: COMMIT_ATTEMPTS_MAX }))
     }
 
     /// The automatic recharge configuration of `(customerId, currencyId)`, or
@@ -989,12 +1056,12 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let head = self.load_head(&scope).await?;
         let (pool, grant) = head
             .find_grant(&input.recharge_id)
-            .ok_or_else(|| LedgerError::not_found(format!("recharge {:?}", input.recharge_id)))?;
+            .ok_or_else(|| LedgerError::not_found(format!("recharge \"{}\"", input.recharge_id)))?;
         let (currency_id, status) = (pool.currency_id.clone(), grant.status);
         let Some(config_id) = grant.recharge_config_id.clone() else {
-            return Err(LedgerError::InvalidState {
-                what: format!("grant {:?} was not created by automatic recharge", input.recharge_id),
-            });
+            return Err(Box::new(LedgerError::InvalidState {
+                what: format!("grant \"{}\" was not created by automatic recharge", input.recharge_id),
+            }));
         };
         match (status, paid) {
             (GrantStatus::PaymentPending, _) => {}
@@ -1004,9 +1071,9 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 return Ok(WriteResult { result, events: Vec::new(), recharges: Vec::new() });
             }
             (status, _) => {
-                return Err(LedgerError::InvalidState {
-                    what: format!("recharge {:?} is {}, not PAYMENT_PENDING", input.recharge_id, status.name()),
-                });
+                return Err(Box::new(LedgerError::InvalidState {
+                    what: format!("recharge \"{}\" is {}, not PAYMENT_PENDING", input.recharge_id, status.name()),
+                }));
             }
         }
         let key = account_key(&self.key_prefix, &scope.customer_id, &currency_id);
@@ -1050,7 +1117,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             unreachable!("recharge outcomes carry no idempotency key")
         };
         let grant = head.find_grant(&input.recharge_id).map(|(_, g)| g.clone()).or(copy);
-        let grant = grant.ok_or_else(|| LedgerError::not_found(format!("recharge {:?}", input.recharge_id)))?;
+        let grant = grant.ok_or_else(|| LedgerError::not_found(format!("recharge \"{}\"", input.recharge_id)))?;
         let result = GrantOutput::new(&scope.customer_id, &scope.resource_id, &currency_id, &grant);
         Ok(WriteResult { result, events, recharges })
     }
@@ -1093,7 +1160,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 return Ok((expiration, account_events));
             }
         }
-        Err(LedgerError::Conflict { key, attempts: COMMIT_ATTEMPTS_MAX })
+        Err(Box::new(LedgerError::Conflict { key, attempts: COMMIT_ATTEMPTS_MAX }))
     }
 
     /// Holds `amount` of a pool's credit for `ttlMs`: entitlement checks,
@@ -1186,10 +1253,12 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                     .pools
                     .iter_mut()
                     .find(|pool| pool.reservations.iter().any(|r| r.id == reservation_id))
-                    .ok_or_else(|| LedgerError::InvalidState {
-                        what: format!(
-                            "reservation {reservation_id:?} is no longer open (settled, released or expired)"
-                        ),
+                    .ok_or_else(|| {
+                        Box::new(LedgerError::InvalidState {
+                            what: format!(
+                                "reservation \"{reservation_id}\" is no longer open (settled, released or expired)"
+                            ),
+                        })
                     })?;
                 let held_micros =
                     pool.reservations.iter().find(|r| r.id == reservation_id).map_or(0, |r| r.amount_micros);
@@ -1197,7 +1266,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 if used_micros > held_micros {
                     return Err(LedgerError::invalid(
                         "amount",
-                        format!("settles more than the {} reserved", micros_to_f64(held_micros)),
+                        format!("settles more than the {} reserved", micros_text(held_micros)),
                     ));
                 }
                 pool.take_reservation(reservation_id);
@@ -1252,7 +1321,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let event_count = head.event_count;
         // Timestamps never decrease along the ledger: scan back from the end
         // until the range starts, a bounded number of pages.
-        let mut series: BTreeMap<(Vec<Option<String>>, String), SeriesBuilder> = BTreeMap::new();
+        // Keyed by `series_key(group, currency)`, which sorts as the (group, currency) pair does.
+        let mut series: SortedMap<(Vec<Option<String>>, String, SeriesBuilder)> = SortedMap::new();
         let mut complete = true;
         let mut page = page_of(event_count.saturating_sub(1)) + 1;
         let mut pages_read = 0;
@@ -1272,7 +1342,11 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                     continue;
                 }
                 let group: Vec<Option<String>> = group_by.iter().map(|key| group_value(event, key)).collect();
-                let builder = series.entry((group, event.currency_id.clone())).or_default();
+                let key = series_key(&group, &event.currency_id);
+                if !series.contains_key(&key) {
+                    series.insert(key.clone(), (group, event.currency_id.clone(), SeriesBuilder::default()));
+                }
+                let (_, _, builder) = series.get_mut(&key).expect("inserted above");
                 builder.add(
                     bucket_start(event.timestamp_ms, granularity),
                     event.amount_micros,
@@ -1281,8 +1355,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             }
         }
         let series = series
-            .into_iter()
-            .map(|((group, currency_id), builder)| builder.finish(&group_by, group, currency_id))
+            .into_values()
+            .map(|(group, currency_id, builder)| builder.finish(&group_by, group, currency_id))
             .collect();
         Ok(CreditUsageReport {
             customer_id: scope.customer_id,
@@ -1315,7 +1389,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let index_key = subscription_index_key(&self.key_prefix, &input.subscription_id);
         let source = match self.get(&index_key).await? {
             Some(text) => ScopeIndexRecord::decode(&index_key, &text)?,
-            None => return Err(LedgerError::not_found(format!("subscription {:?}", input.subscription_id))),
+            None => return Err(LedgerError::not_found(format!("subscription \"{}\"", input.subscription_id))),
         };
         let destination = Scope::new(&source.customer_id, Some(&input.destination_resource_id))?;
         if source == destination {
@@ -1326,21 +1400,21 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         // Refuse a destination with its own subscription before touching the source.
         let target = self.load_head(&destination).await?;
         if let Some(existing) = target.active_subscription().filter(|s| s.id != id) {
-            return Err(LedgerError::InvalidState {
-                what: format!("{} already has subscription {:?}", destination.describe(), existing.id),
-            });
+            return Err(Box::new(LedgerError::InvalidState {
+                what: format!("{} already has subscription \"{}\"", destination.describe(), existing.id),
+            }));
         }
         // 1. Freeze in the source (idempotent: a retry finds it frozen for the same destination).
         let frozen = self
             .write(&source, None, |tx| {
                 let subscription =
                     tx.head.subscription.as_mut().filter(|s| s.id == id).ok_or_else(|| {
-                        LedgerError::not_found(format!("subscription {id:?} in {}", source.describe()))
+                        LedgerError::not_found(format!("subscription \"{id}\" in {}", source.describe()))
                     })?;
                 match &subscription.transferred_to {
-                    Some(target) if *target != moving_to => Err(LedgerError::InvalidState {
-                        what: format!("subscription {id:?} is already moving to resource {target:?}"),
-                    }),
+                    Some(target) if *target != moving_to => Err(Box::new(LedgerError::InvalidState {
+                        what: format!("subscription \"{id}\" is already moving to resource \"{target}\""),
+                    })),
                     _ => {
                         subscription.transferred_to = Some(moving_to.clone());
                         let moved = subscription.clone();
@@ -1370,9 +1444,9 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                     // A retry: the destination already adopted it (and may have issued periods since).
                     Some(existing) if existing.id == moved.id && existing.transferred_to.is_none() => {}
                     Some(existing) if existing.transferred_to.is_none() => {
-                        return Err(LedgerError::InvalidState {
-                            what: format!("{} already has subscription {:?}", destination.describe(), existing.id),
-                        })
+                        return Err(Box::new(LedgerError::InvalidState {
+                            what: format!("{} already has subscription \"{}\"", destination.describe(), existing.id),
+                        }))
                     }
                     _ => {
                         for credit in &moved.credits {
@@ -1473,7 +1547,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             .flat_map(|pool| pool.grants.iter().map(|grant| (pool.currency_id.as_str(), grant)))
             .map(|(currency_id, grant)| GrantOutput::new(&scope.customer_id, &scope.resource_id, currency_id, grant))
             .collect();
-        grants.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        super::order::sort_by(&mut grants, |a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         let next_cursor = (grants.len() > offset + limit).then(|| format!("g{}", offset + limit));
         let grants = grants.into_iter().skip(offset).take(limit).collect();
         Ok(CreditGrantsPage { grants, next_cursor })
@@ -1510,7 +1584,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         };
         let mut found = Vec::new();
         let mut pages_read = 0;
-        let mut loaded: BTreeMap<u64, Vec<EventRecord>> = BTreeMap::new();
+        // The one page being read (queries walk pages in order).
+        let mut loaded: Option<(u64, Vec<EventRecord>)> = None;
         while found.len() < limit && pages_read <= LEDGER_QUERY_PAGES_MAX {
             let seq = match order {
                 SortOrder::Ascending if next < total => next,
@@ -1521,15 +1596,15 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 pending[(seq - event_count) as usize].clone()
             } else {
                 let page = page_of(seq);
-                if !loaded.contains_key(&page) {
+                if loaded.as_ref().is_none_or(|(at, _)| *at != page) {
                     if pages_read == LEDGER_QUERY_PAGES_MAX {
                         break;
                     }
                     pages_read += 1;
-                    loaded.clear();
-                    loaded.insert(page, self.load_page(&scope, &stored, page).await?);
+                    loaded = Some((page, self.load_page(&scope, &stored, page).await?));
                 }
-                loaded[&page][(seq % LEDGER_PAGE_EVENTS) as usize].clone()
+                let (_, events) = loaded.as_ref().expect("loaded above");
+                events[(seq % LEDGER_PAGE_EVENTS) as usize].clone()
             };
             if matches(&event) {
                 found.push(LedgerEventOutput::new(seq, &scope.customer_id, &scope.resource_id, &event));
@@ -1555,7 +1630,7 @@ fn price_usage(
     scope: &Scope,
     feature_id: &str,
     value_micros: i64,
-    dimensions: &Option<BTreeMap<String, DimensionValue>>,
+    dimensions: &Option<SortedMap<DimensionValue>>,
 ) -> LedgerResult<(String, i64)> {
     let subscription = head.active_subscription().ok_or_else(|| {
         LedgerError::not_found(format!(
@@ -1565,14 +1640,21 @@ fn price_usage(
     })?;
     let plan = catalog.plan(&subscription.plan_id)?;
     let rate = plan.credit_rates.get(feature_id).ok_or_else(|| {
-        LedgerError::not_found(format!("credit rate for feature {feature_id:?} on plan {:?}", plan.id))
+        LedgerError::not_found(format!("credit rate for feature \"{feature_id}\" on plan \"{}\"", plan.id))
     })?;
     let cost_micros = match &rate.formula {
-        Some(formula) => formula.cost_micros(value_micros, dimensions.as_ref().unwrap_or(&BTreeMap::new()))?,
+        Some(formula) => formula.cost_micros(value_micros, dimensions.as_ref().unwrap_or(&SortedMap::new()))?,
         None => multiply_micros_ceil(value_micros, rate.amount_micros)
             .ok_or_else(|| LedgerError::invalid("value", "value × credit rate overflows"))?,
     };
     Ok((rate.currency_id.clone(), cost_micros))
+}
+
+/// Micros as the decimal a caller sees (for messages).
+fn micros_text(micros: i64) -> String {
+    let mut text = String::new();
+    super::json::write_micros(&mut text, micros);
+    text
 }
 
 fn pool_grant_copy(head: &ScopeHead, currency_id: &str, grant_id: &str) -> Option<Grant> {
@@ -1596,23 +1678,47 @@ fn bucket_start(ms: UnixMs, granularity: Granularity) -> UnixMs {
     }
 }
 
+/// A text key that sorts as `(group, currency)` does: each value is `\u{1}value\u{0}`
+/// (`\u{0}` alone for a missing one, which sorts first).
+fn series_key(group: &[Option<String>], currency_id: &str) -> String {
+    let mut key = String::new();
+    for value in group.iter().map(Option::as_deref).chain([Some(currency_id)]) {
+        if let Some(value) = value {
+            key.push('\u{1}');
+            key.push_str(value);
+        }
+        key.push('\u{0}');
+    }
+    key
+}
+
+/// A bucket's start as a key that sorts as the instant does (instants are ≥ 0).
+fn bucket_key(bucket_ms: UnixMs) -> String {
+    format!("{bucket_ms:015}")
+}
+
 /// Accumulates one series: credits and distinct usage events per bucket.
 #[derive(Debug, Default)]
 struct SeriesBuilder {
-    buckets: BTreeMap<UnixMs, (i64, std::collections::BTreeSet<String>)>,
-    events: std::collections::BTreeSet<String>,
+    /// By `bucket_key`: the bucket's start, its credits, its distinct usage events.
+    buckets: SortedMap<(UnixMs, i64, SortedMap<()>)>,
+    events: SortedMap<()>,
     total_micros: i64,
 }
 
 impl SeriesBuilder {
     fn add(&mut self, bucket_ms: UnixMs, amount_micros: i64, event_id: Option<&str>) {
-        let (micros, ids) = self.buckets.entry(bucket_ms).or_default();
+        let key = bucket_key(bucket_ms);
+        if !self.buckets.contains_key(&key) {
+            self.buckets.insert(key.clone(), (bucket_ms, 0, SortedMap::new()));
+        }
+        let (_, micros, ids) = self.buckets.get_mut(&key).expect("inserted above");
         *micros += amount_micros;
         self.total_micros += amount_micros;
         // One usage spanning several grants writes several rows: count it once.
         if let Some(id) = event_id {
-            ids.insert(id.to_string());
-            self.events.insert(id.to_string());
+            ids.insert(id.to_string(), ());
+            self.events.insert(id.to_string(), ());
         }
     }
 
@@ -1624,8 +1730,8 @@ impl SeriesBuilder {
             event_count: self.events.len() as u64,
             points: self
                 .buckets
-                .into_iter()
-                .map(|(bucket_ms, (micros, ids))| UsagePoint {
+                .into_values()
+                .map(|(bucket_ms, micros, ids)| UsagePoint {
                     timestamp: format_iso(bucket_ms),
                     value: micros_to_f64(micros),
                     event_count: ids.len() as u64,
@@ -1825,7 +1931,7 @@ struct GrantCommand {
     expire_at_ms: Option<UnixMs>,
     display_name: Option<String>,
     comment: Option<String>,
-    metadata: Option<BTreeMap<String, String>>,
+    metadata: Option<SortedMap<String>>,
 }
 
 impl GrantCommand {
@@ -1839,7 +1945,7 @@ impl GrantCommand {
             Some(p) => {
                 return Err(LedgerError::invalid(
                     "priority",
-                    format!("must be a whole number from 0 to {PRIORITY_MAX}, got {p}"),
+                    format!("must be a whole number from 0 to {PRIORITY_MAX}, got {}", describe_number(p)),
                 ))
             }
         };
@@ -1882,14 +1988,15 @@ impl GrantCommand {
 
     /// What identifies the grant for idempotency: everything but free text.
     fn payload(&self) -> String {
+        let instant = |ms: Option<UnixMs>| ms.map_or_else(|| "None".to_string(), |ms| format!("Some({ms})"));
         format!(
-            "{}|{}|{:?}|{}|{:?}|{:?}",
+            "{}|{}|{}|{}|{}|{}",
             self.currency_id,
             self.amount_micros,
-            self.grant_type,
+            self.grant_type.name(),
             self.priority,
-            self.effective_at_ms,
-            self.expire_at_ms
+            instant(self.effective_at_ms),
+            instant(self.expire_at_ms)
         )
     }
 }

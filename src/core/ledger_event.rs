@@ -1,25 +1,21 @@
 //! Ledger events as stored (compact field names) and as paged in the store.
 
-use serde::{Deserialize, Serialize};
+use super::sorted_map::SortedMap;
 
+use super::decode::{self, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
+use super::json::{self, Json, ObjectWriter};
 use super::limits::LEDGER_PAGE_EVENTS;
 use super::time::UnixMs;
 
 /// Stigg's `CreditLedgerEventType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EventKind {
-    #[serde(rename = "CREDITS_GRANTED")]
     Granted,
-    #[serde(rename = "CREDITS_CONSUMED")]
     Consumed,
-    #[serde(rename = "CREDITS_EXPIRED")]
     Expired,
-    #[serde(rename = "CREDITS_VOIDED")]
     Voided,
-    #[serde(rename = "CREDITS_CONSUMPTION_TRANSFER_SOURCE")]
     TransferSource,
-    #[serde(rename = "CREDITS_CONSUMPTION_TRANSFER_TARGET")]
     TransferTarget,
 }
 
@@ -32,33 +28,37 @@ impl EventKind {
         EventKind::TransferSource,
         EventKind::TransferTarget,
     ];
+
+    pub const NAMED: [(&'static str, EventKind); 6] = [
+        ("CREDITS_GRANTED", EventKind::Granted),
+        ("CREDITS_CONSUMED", EventKind::Consumed),
+        ("CREDITS_EXPIRED", EventKind::Expired),
+        ("CREDITS_VOIDED", EventKind::Voided),
+        ("CREDITS_CONSUMPTION_TRANSFER_SOURCE", EventKind::TransferSource),
+        ("CREDITS_CONSUMPTION_TRANSFER_TARGET", EventKind::TransferTarget),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMED[self as usize].0
+    }
 }
 
 /// One ledger row. Its sequence number is its position in the scope's ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventRecord {
-    #[serde(rename = "k")]
     pub kind: EventKind,
-    #[serde(rename = "t")]
     pub timestamp_ms: UnixMs,
-    #[serde(rename = "c")]
     pub currency_id: String,
-    #[serde(rename = "a")]
     pub amount_micros: i64,
-    #[serde(rename = "g")]
     pub grant_id: String,
-    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     pub feature_id: Option<String>,
     /// The usage event that caused a consumption (Stigg's `eventId`).
-    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     /// The caller's idempotency key, on the first event of the operation that
-    /// carried one: proof that the operation committed (see `IdempotencyRecord`).
-    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    /// carried one.
     pub idempotency_key: Option<String>,
     /// The usage's dimensions, on consumption rows (for usage breakdowns).
-    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
-    pub dimensions: Option<std::collections::BTreeMap<String, String>>,
+    pub dimensions: Option<SortedMap<String>>,
 }
 
 impl EventRecord {
@@ -76,27 +76,82 @@ impl EventRecord {
             dimensions: None,
         }
     }
+
+    /// Stored as `{"k":kind,"t":ms,"c":currency,"a":micros,"g":grant,"f"?,"e"?,"i"?,"d"?}`,
+    /// the kind as its index in `EventKind::ALL`.
+    pub fn write(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.int("k", self.kind as i64).int("t", self.timestamp_ms).str("c", &self.currency_id);
+        o.int("a", self.amount_micros).str("g", &self.grant_id);
+        o.some_str("f", self.feature_id.as_deref()).some_str("e", self.event_id.as_deref());
+        o.some_str("i", self.idempotency_key.as_deref());
+        if let Some(dimensions) = &self.dimensions {
+            super::api::write_string_map(o.key("d"), dimensions);
+        }
+        o.finish();
+    }
+
+    pub fn read(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        let kind = f.unsigned("k");
+        let kind = *EventKind::ALL
+            .get(kind as usize)
+            .ok_or_else(|| decode::DecodeError::new(&f.path_of("k"), "is not an event kind"))?;
+        let amount_micros = f.integer("a");
+        if amount_micros < 0 {
+            return Err(decode::DecodeError::new(&f.path_of("a"), "is negative"));
+        }
+        f.finish(Self {
+            kind,
+            timestamp_ms: f.integer("t"),
+            currency_id: f.string("c"),
+            amount_micros,
+            grant_id: f.string("g"),
+            feature_id: f.opt_string("f"),
+            event_id: f.opt_string("e"),
+            idempotency_key: f.opt_string("i"),
+            dimensions: f.opt("d", decode::string_map),
+        })
+    }
+}
+
+/// Writes `[event,…]`.
+pub fn write_events(out: &mut String, events: &[EventRecord]) {
+    out.push('[');
+    for (index, event) in events.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
+        }
+        event.write(out);
+    }
+    out.push(']');
 }
 
 /// A stored page: events `page * LEDGER_PAGE_EVENTS ..` of one scope, exactly
 /// `LEDGER_PAGE_EVENTS` of them. Written once, from events a head already
 /// committed, so a page never changes (see `commit.rs`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerPage {
-    #[serde(rename = "v")]
     pub schema: u32,
-    #[serde(rename = "p")]
     pub page: u64,
-    #[serde(rename = "e")]
     pub events: Vec<EventRecord>,
 }
 
-/// 2: pages are full and immutable (the head's tail holds the rest).
-pub const PAGE_SCHEMA: u32 = 2;
+/// 3: hand-written JSON, event kinds as numbers. (2: pages full and immutable.)
+pub const PAGE_SCHEMA: u32 = 3;
 
 impl LedgerPage {
     pub fn decode(key: &str, page: u64, text: &str) -> LedgerResult<Self> {
-        let decoded: LedgerPage = serde_json::from_str(text).map_err(|e| LedgerError::corrupt(key, e.to_string()))?;
+        let value = json::parse(text).map_err(|reason| LedgerError::corrupt(key, reason))?;
+        let read = || -> Decoded<Self> {
+            let f = Fields::of(&value, "page")?;
+            f.finish(Self {
+                schema: f.unsigned("v") as u32,
+                page: f.unsigned("p"),
+                events: f.req("e", |v, p| decode::list(v, p, EventRecord::read)),
+            })
+        };
+        let decoded = read().map_err(|error| error.corrupt(key))?;
         if decoded.schema != PAGE_SCHEMA {
             return Err(LedgerError::corrupt(key, format!("page schema {} is not {PAGE_SCHEMA}", decoded.schema)));
         }
@@ -110,7 +165,12 @@ impl LedgerPage {
     }
 
     pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("ledger pages serialise")
+        let mut out = String::with_capacity(64 + 110 * self.events.len());
+        let mut o = ObjectWriter::new(&mut out);
+        o.int("v", i64::from(self.schema)).int("p", self.page as i64);
+        write_events(o.key("e"), &self.events);
+        o.finish();
+        out
     }
 }
 

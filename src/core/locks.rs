@@ -5,7 +5,6 @@
 //! that is only borrowed inside `poll` and `drop`, never across an await.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -13,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 #[derive(Debug, Default)]
 pub struct ScopeLocks {
     /// Held scopes, each with the wakers of the operations queued behind it.
-    held: RefCell<BTreeMap<String, Vec<Waker>>>,
+    held: RefCell<super::sorted_map::SortedMap<Vec<Waker>>>,
 }
 
 impl ScopeLocks {

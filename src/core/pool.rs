@@ -5,12 +5,13 @@
 //! Everything here is pure: functions take `now` and an id source and append
 //! ledger event records; the caller persists them.
 
-use serde::{Deserialize, Serialize};
+use super::sorted_map::SortedMap;
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
+use super::decode::{self, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
 use super::idempotency::IDEMPOTENCY_RECENT_MAX;
+use super::json::{Json, ObjectWriter};
 use super::ledger_event::{EventKind, EventRecord};
 use super::limits::{
     AMOUNT_MICROS_MAX, GRANTS_FINISHED_PER_POOL_MAX, GRANTS_LIVE_PER_POOL_MAX, ID_BYTES_MAX, RESERVATIONS_PER_POOL_MAX,
@@ -18,8 +19,7 @@ use super::limits::{
 };
 use super::time::UnixMs;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantType {
     Paid,
     Promotional,
@@ -28,6 +28,17 @@ pub enum GrantType {
 }
 
 impl GrantType {
+    pub const NAMED: [(&'static str, GrantType); 4] = [
+        ("PAID", GrantType::Paid),
+        ("PROMOTIONAL", GrantType::Promotional),
+        ("RECURRING", GrantType::Recurring),
+        ("OVERDRAFT", GrantType::Overdraft),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMED[self as usize].0
+    }
+
     /// Category rank in the burn order: free credits before paid ones when
     /// priority and expiry tie. Recurring plan credits reset each period, so
     /// they count as free (use them before credits the customer paid for).
@@ -41,8 +52,7 @@ impl GrantType {
 }
 
 /// Where a grant stands as of the pool's last applied instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantStatus {
     Scheduled,
     /// An automatic recharge waiting for the host to confirm its payment.
@@ -53,6 +63,14 @@ pub enum GrantStatus {
 }
 
 impl GrantStatus {
+    pub const NAMED: [(&'static str, GrantStatus); 5] = [
+        ("SCHEDULED", GrantStatus::Scheduled),
+        ("PAYMENT_PENDING", GrantStatus::PaymentPending),
+        ("ACTIVE", GrantStatus::Active),
+        ("EXPIRED", GrantStatus::Expired),
+        ("VOIDED", GrantStatus::Voided),
+    ];
+
     /// The name callers see (`"VOIDED"`).
     pub fn name(self) -> &'static str {
         match self {
@@ -65,33 +83,25 @@ impl GrantStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub id: String,
     /// Creation order within the scope; the burn order's last tiebreak before the id.
     pub seq: u64,
-    #[serde(rename = "type")]
     pub grant_type: GrantType,
     pub status: GrantStatus,
     pub amount_micros: i64,
     pub consumed_micros: i64,
     pub priority: u32,
     pub effective_at_ms: UnixMs,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire_at_ms: Option<UnixMs>,
     pub created_at_ms: UnixMs,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voided_at_ms: Option<UnixMs>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<SortedMap<String>>,
     pub subscription_id: Option<String>,
     /// Set on grants created by automatic recharge.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recharge_config_id: Option<String>,
 }
 
@@ -126,7 +136,7 @@ impl Grant {
 }
 
 /// One `(customer, resource, currency)` pool.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pool {
     pub currency_id: String,
     /// Lifetime totals. `granted − consumed − expired − voided` is the balance,
@@ -137,42 +147,149 @@ pub struct Pool {
     pub voided_micros: i64,
     pub grants: Vec<Grant>,
     /// Low-balance alert bookkeeping (see `events.rs`).
-    #[serde(default, skip_serializing_if = "AlertState::is_unset")]
     pub alerts: AlertState,
     /// Open reservations: credit set aside, not yet consumed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reservations: Vec<Reservation>,
 }
 
 /// Credit held for a caller until it settles, releases, or `expires_at_ms` passes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
-    #[serde(rename = "i")]
     pub id: String,
-    #[serde(rename = "a")]
     pub amount_micros: i64,
-    #[serde(rename = "x")]
     pub expires_at_ms: UnixMs,
-    #[serde(rename = "t")]
     pub created_at_ms: UnixMs,
 }
 
 /// What the low-balance alerts of the current period have seen.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertState {
-    #[serde(rename = "p")]
     pub period_start_ms: UnixMs,
     /// Credits granted (activated) in the period.
-    #[serde(rename = "g")]
     pub granted_micros: i64,
     /// One bit per threshold already fired this period.
-    #[serde(rename = "f")]
     pub fired: u8,
 }
 
 impl AlertState {
     fn is_unset(&self) -> bool {
         *self == AlertState::default()
+    }
+}
+
+// ----- Stored form -----------------------------------------------------------
+//
+// Grant: {"i","q":seq,"y":type,"s":status,"a","u":consumed,"p":priority,"e":effective,"x"?:expire,
+//         "t":created,"vd"?,"dn"?,"cm"?,"md"?,"sb"?,"rc"?}; types and statuses as indexes.
+// Pool: {"c","g","u","x","v":totals,"gr":[grants],"al"?:{"p","g","f"},"rs"?:[{"i","a","x","t"}]}
+
+impl Grant {
+    pub fn write(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.str("i", &self.id).int("q", self.seq as i64).int("y", self.grant_type as i64);
+        o.int("s", self.status as i64).int("a", self.amount_micros).int("u", self.consumed_micros);
+        o.int("p", i64::from(self.priority)).int("e", self.effective_at_ms).some_int("x", self.expire_at_ms);
+        o.int("t", self.created_at_ms).some_int("vd", self.voided_at_ms);
+        o.some_str("dn", self.display_name.as_deref()).some_str("cm", self.comment.as_deref());
+        if let Some(metadata) = &self.metadata {
+            super::api::write_string_map(o.key("md"), metadata);
+        }
+        o.some_str("sb", self.subscription_id.as_deref()).some_str("rc", self.recharge_config_id.as_deref());
+        o.finish();
+    }
+
+    pub fn read(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        let index = |name: &str, len: usize| -> usize {
+            let at = f.unsigned(name) as usize;
+            if at >= len {
+                f.fail(decode::DecodeError::new(&f.path_of(name), "is out of range"));
+                return 0;
+            }
+            at
+        };
+        let priority = u32::try_from(f.unsigned("p")).unwrap_or_else(|_| {
+            f.fail(decode::DecodeError::new(&f.path_of("p"), "is out of range"));
+            0
+        });
+        let grant = Self {
+            id: f.string("i"),
+            seq: f.unsigned("q"),
+            grant_type: GrantType::NAMED[index("y", GrantType::NAMED.len())].1,
+            status: GrantStatus::NAMED[index("s", GrantStatus::NAMED.len())].1,
+            amount_micros: f.integer("a"),
+            consumed_micros: f.integer("u"),
+            priority,
+            effective_at_ms: f.integer("e"),
+            expire_at_ms: f.opt_integer("x"),
+            created_at_ms: f.integer("t"),
+            voided_at_ms: f.opt_integer("vd"),
+            display_name: f.opt_string("dn"),
+            comment: f.opt_string("cm"),
+            metadata: f.opt("md", decode::string_map),
+            subscription_id: f.opt_string("sb"),
+            recharge_config_id: f.opt_string("rc"),
+        };
+        f.finish(grant)
+    }
+}
+
+impl Pool {
+    pub fn write(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.str("c", &self.currency_id).int("g", self.granted_micros).int("u", self.consumed_micros);
+        o.int("x", self.expired_micros).int("v", self.voided_micros);
+        o.list("gr", &self.grants, Grant::write);
+        if !self.alerts.is_unset() {
+            let mut a = ObjectWriter::new(o.key("al"));
+            a.int("p", self.alerts.period_start_ms).int("g", self.alerts.granted_micros);
+            a.int("f", i64::from(self.alerts.fired));
+            a.finish();
+        }
+        if !self.reservations.is_empty() {
+            o.list("rs", &self.reservations, |r, out| {
+                let mut w = ObjectWriter::new(out);
+                w.str("i", &r.id).int("a", r.amount_micros).int("x", r.expires_at_ms).int("t", r.created_at_ms);
+                w.finish();
+            });
+        }
+        o.finish();
+    }
+
+    pub fn read(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        let alerts = f
+            .opt("al", |value, path| {
+                let a = Fields::of(value, path)?;
+                let fired = u8::try_from(a.unsigned("f")).unwrap_or_else(|_| {
+                    a.fail(decode::DecodeError::new(&a.path_of("f"), "is out of range"));
+                    0
+                });
+                let alerts = AlertState { period_start_ms: a.integer("p"), granted_micros: a.integer("g"), fired };
+                a.finish(alerts)
+            })
+            .unwrap_or_default();
+        let reservations = f.list_or_empty("rs", |value, path| {
+            let r = Fields::of(value, path)?;
+            let reservation = Reservation {
+                id: r.string("i"),
+                amount_micros: r.integer("a"),
+                expires_at_ms: r.integer("x"),
+                created_at_ms: r.integer("t"),
+            };
+            r.finish(reservation)
+        });
+        let pool = Self {
+            currency_id: f.string("c"),
+            granted_micros: f.integer("g"),
+            consumed_micros: f.integer("u"),
+            expired_micros: f.integer("x"),
+            voided_micros: f.integer("v"),
+            grants: f.req("gr", |v, p| decode::list(v, p, Grant::read)),
+            alerts,
+            reservations,
+        };
+        f.finish(pool)
     }
 }
 
@@ -217,7 +334,7 @@ impl Pool {
         assert!(reservation.amount_micros > 0);
         if self.reservations.len() >= RESERVATIONS_PER_POOL_MAX {
             return Err(LedgerError::limit(
-                format!("open reservations in pool {:?}", self.currency_id),
+                format!("open reservations in pool \"{}\"", self.currency_id),
                 RESERVATIONS_PER_POOL_MAX,
             ));
         }
@@ -230,11 +347,11 @@ impl Pool {
     pub fn require_available(&self, amount_micros: i64) -> LedgerResult<()> {
         let available_micros = self.available_micros();
         if available_micros < amount_micros {
-            return Err(LedgerError::InsufficientCredits {
+            return Err(Box::new(LedgerError::InsufficientCredits {
                 currency_id: self.currency_id.clone(),
                 available_micros,
                 requested_micros: amount_micros,
-            });
+            }));
         }
         Ok(())
     }
@@ -251,10 +368,10 @@ impl Pool {
     pub fn check_invariants(&self) -> Result<(), String> {
         let totals = [self.granted_micros, self.consumed_micros, self.expired_micros, self.voided_micros];
         if totals.iter().any(|t| !(0..=TOTAL_MICROS_MAX).contains(t)) {
-            return Err(format!("pool {:?}: a total is outside 0..=2^53", self.currency_id));
+            return Err(format!("pool \"{}\": a total is outside 0..=2^53", self.currency_id));
         }
         if self.grants.len() > GRANTS_LIVE_PER_POOL_MAX + GRANTS_FINISHED_PER_POOL_MAX + IDEMPOTENCY_RECENT_MAX {
-            return Err(format!("pool {:?}: {} grants", self.currency_id, self.grants.len()));
+            return Err(format!("pool \"{}\": {} grants", self.currency_id, self.grants.len()));
         }
         for grant in &self.grants {
             check_grant_shape(grant)?;
@@ -262,7 +379,7 @@ impl Pool {
         let reservations_ok = self.reservations.len() <= RESERVATIONS_PER_POOL_MAX
             && self.reservations.iter().all(|r| (1..=AMOUNT_MICROS_MAX).contains(&r.amount_micros) && !r.id.is_empty());
         if !reservations_ok {
-            return Err(format!("pool {:?}: reservations out of range", self.currency_id));
+            return Err(format!("pool \"{}\": reservations out of range", self.currency_id));
         }
         // Bounded above, so this sum cannot overflow.
         let active_sum: i64 =
@@ -270,7 +387,7 @@ impl Pool {
         // Pruned grants are finished: their remainder is 0 by construction.
         if active_sum != self.balance_micros() {
             return Err(format!(
-                "pool {:?}: balance {} != sum of active remainders {}",
+                "pool \"{}\": balance {} != sum of active remainders {}",
                 self.currency_id,
                 self.balance_micros(),
                 active_sum
@@ -282,7 +399,7 @@ impl Pool {
             .filter(|g| g.grant_type == GrantType::Overdraft && g.status == GrantStatus::Active)
             .count();
         if overdrafts > 1 {
-            return Err(format!("pool {:?}: {overdrafts} active overdraft grants", self.currency_id));
+            return Err(format!("pool \"{}\": {overdrafts} active overdraft grants", self.currency_id));
         }
         Ok(())
     }
@@ -299,7 +416,7 @@ impl Pool {
         assert!(grant.expire_at_ms.is_none_or(|expire| expire > grant.effective_at_ms));
         if self.live_grant_count() >= GRANTS_LIVE_PER_POOL_MAX {
             return Err(LedgerError::limit(
-                format!("live grants in pool {:?}", self.currency_id),
+                format!("live grants in pool \"{}\"", self.currency_id),
                 GRANTS_LIVE_PER_POOL_MAX,
             ));
         }
@@ -337,9 +454,9 @@ impl Pool {
                 Ok(())
             }
             GrantStatus::Active | GrantStatus::Expired => Ok(()),
-            status => Err(LedgerError::InvalidState {
-                what: format!("recharge {grant_id:?} is {}, not PAYMENT_PENDING", status.name()),
-            }),
+            status => Err(Box::new(LedgerError::InvalidState {
+                what: format!("recharge \"{grant_id}\" is {}, not PAYMENT_PENDING", status.name()),
+            })),
         }
     }
 
@@ -440,17 +557,17 @@ impl Pool {
         let index = self.grant_index(grant_id);
         let grant = &mut self.grants[index];
         if grant.grant_type == GrantType::Overdraft {
-            return Err(LedgerError::InvalidState {
+            return Err(Box::new(LedgerError::InvalidState {
                 what: format!(
-                    "grant {grant_id:?} is an overdraft grant; it is voided by the next grant that settles it"
+                    "grant \"{grant_id}\" is an overdraft grant; it is voided by the next grant that settles it"
                 ),
-            });
+            }));
         }
         match grant.status {
             GrantStatus::Voided | GrantStatus::Expired => {
-                return Err(LedgerError::InvalidState {
-                    what: format!("grant {grant_id:?} is already {}", grant.status.name()),
-                });
+                return Err(Box::new(LedgerError::InvalidState {
+                    what: format!("grant \"{grant_id}\" is already {}", grant.status.name()),
+                }));
             }
             GrantStatus::Scheduled | GrantStatus::PaymentPending => {}
             GrantStatus::Active => {
@@ -482,7 +599,7 @@ impl Pool {
                 g.status == GrantStatus::Active && g.grant_type != GrantType::Overdraft && g.remaining_micros() > 0
             })
             .collect();
-        order.sort_by(|&a, &b| self.grants[a].burn_order(&self.grants[b]));
+        super::order::sort_by(&mut order, |&a, &b| self.grants[a].burn_order(&self.grants[b]));
         let mut left = amount_micros;
         for index in order {
             if left == 0 {
@@ -559,7 +676,7 @@ fn check_grant_shape(grant: &Grant) -> Result<(), String> {
     let consumed_max = if overdraft { TOTAL_MICROS_MAX } else { grant.amount_micros };
     if !amount_ok || !(0..=consumed_max).contains(&grant.consumed_micros) {
         return Err(format!(
-            "grant {:?}: amount {} or consumed {} out of range",
+            "grant \"{}\": amount {} or consumed {} out of range",
             grant.id, grant.amount_micros, grant.consumed_micros
         ));
     }
@@ -569,17 +686,17 @@ fn check_grant_shape(grant: &Grant) -> Result<(), String> {
             || grant.status == GrantStatus::PaymentPending
             || grant.status == GrantStatus::Expired)
     {
-        return Err(format!("grant {:?}: an overdraft grant never expires and is never scheduled", grant.id));
+        return Err(format!("grant \"{}\": an overdraft grant never expires and is never scheduled", grant.id));
     }
     if grant.expire_at_ms.is_some_and(|expire| expire <= grant.effective_at_ms) {
-        return Err(format!("grant {:?}: expires before it becomes effective", grant.id));
+        return Err(format!("grant \"{}\": expires before it becomes effective", grant.id));
     }
     if matches!(grant.status, GrantStatus::Scheduled | GrantStatus::PaymentPending) && grant.consumed_micros != 0 {
-        return Err(format!("grant {:?}: scheduled but already consumed", grant.id));
+        return Err(format!("grant \"{}\": scheduled but already consumed", grant.id));
     }
     let instants = [Some(grant.effective_at_ms), grant.expire_at_ms, Some(grant.created_at_ms), grant.voided_at_ms];
     if instants.into_iter().flatten().any(|t| !(0..=TIME_MS_MAX).contains(&t)) {
-        return Err(format!("grant {:?}: an instant is outside 1970..=9999", grant.id));
+        return Err(format!("grant \"{}\": an instant is outside 1970..=9999", grant.id));
     }
     if grant.id.is_empty() || grant.id.len() > 2 * ID_BYTES_MAX {
         return Err("a grant id is empty or too long".to_string());

@@ -9,10 +9,10 @@
 //! Because the pending grant is part of the pool's state, a retried or a
 //! concurrent debit sees it and never starts a second recharge.
 
-use serde::{Deserialize, Serialize};
-
 use super::amount::AmountInput;
+use super::decode::{self, Decoded, Fields, FromJson};
 use super::error::{LedgerError, LedgerResult};
+use super::json::{self, Json, ObjectWriter, ToJson};
 use super::keys::check_id;
 use super::limits::TIME_MS_MAX;
 use super::time::{add_months, UnixMs};
@@ -20,33 +20,37 @@ use super::time::{add_months, UnixMs};
 /// Recharges of one account awaiting payment at once.
 pub const PENDING_RECHARGES_MAX: usize = 64;
 
-pub const ACCOUNT_SCHEMA: u32 = 1;
+/// 2: hand-written JSON, pending recharges tagged with the head version that commits them.
+pub const ACCOUNT_SCHEMA: u32 = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GrantExpirationPeriod {
-    #[serde(rename = "1_MONTH")]
+    #[default]
     OneMonth,
-    #[serde(rename = "1_YEAR")]
     OneYear,
 }
 
 impl GrantExpirationPeriod {
+    pub const NAMED: [(&'static str, GrantExpirationPeriod); 2] =
+        [("1_MONTH", GrantExpirationPeriod::OneMonth), ("1_YEAR", GrantExpirationPeriod::OneYear)];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMED[self as usize].0
+    }
+
     pub fn expire_at(self, from: UnixMs) -> UnixMs {
         add_months(from, if self == Self::OneMonth { 1 } else { 12 }).min(TIME_MS_MAX)
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThresholdType {
-    #[serde(rename = "CREDIT_AMOUNT")]
     CreditAmount,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct SaveRechargeConfigInput {
     pub customer_id: String,
-    #[serde(alias = "creditTypeId")]
     pub currency_id: String,
     pub is_enabled: bool,
     pub threshold_type: Option<ThresholdType>,
@@ -56,57 +60,48 @@ pub struct SaveRechargeConfigInput {
     pub grant_expiration_period: Option<GrantExpirationPeriod>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct GetRechargeConfigInput {
     pub customer_id: String,
-    #[serde(alias = "creditTypeId")]
     pub currency_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RechargeConfig {
     pub id: String,
     pub is_enabled: bool,
     pub threshold_micros: i64,
     pub target_micros: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_spend_limit_micros: Option<i64>,
     pub grant_expiration: GrantExpirationPeriod,
     pub updated_at_ms: UnixMs,
 }
 
 /// A recharge whose grant exists as `PAYMENT_PENDING` in `resource_id`'s pool.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingRecharge {
     pub recharge_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<String>,
     pub amount_micros: i64,
     /// The calendar month (`year * 12 + month - 1`) whose spend it counts in.
     pub month: i64,
     /// The version of the scope head whose commit holds the grant.
-    #[serde(default)]
     pub commit_version: u64,
 }
 
 /// `{prefix}/a/{customer}{currency}`: the configuration and this month's spend.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountState {
-    #[serde(rename = "v")]
     pub schema: u32,
     pub customer_id: String,
     pub currency_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<RechargeConfig>,
     /// Month index of `spend_micros` (`year * 12 + month - 1`, UTC).
     pub spend_month: i64,
     /// Recharges started this month, confirmed or pending (failed ones are released).
     pub spend_micros: i64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<PendingRecharge>,
     /// Writes so far; numbers the account's event message ids.
-    #[serde(default)]
     pub version: u64,
 }
 
@@ -133,7 +128,8 @@ impl AccountState {
     }
 
     pub fn decode(key: &str, customer_id: &str, currency_id: &str, text: &str) -> LedgerResult<Self> {
-        let account: AccountState = serde_json::from_str(text).map_err(|e| LedgerError::corrupt(key, e.to_string()))?;
+        let value = json::parse(text).map_err(|reason| LedgerError::corrupt(key, reason))?;
+        let account = Self::read(&value).map_err(|error| error.corrupt(key))?;
         if account.schema != ACCOUNT_SCHEMA {
             return Err(LedgerError::corrupt(
                 key,
@@ -155,8 +151,67 @@ impl AccountState {
         Ok(account)
     }
 
+    /// `{"v","c":customer,"y":currency,"cf"?:config,"m":spend_month,"sp":spend,"pd"?:[pending],"n":version}`,
+    /// config `{"i","en","th","tg","mx"?,"ge","u"}`, pending `{"i","r"?,"a","m","cv"}`.
     pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("accounts serialise")
+        let mut out = String::with_capacity(256);
+        let mut o = ObjectWriter::new(&mut out);
+        o.int("v", i64::from(self.schema)).str("c", &self.customer_id).str("y", &self.currency_id);
+        if let Some(config) = &self.config {
+            let mut c = ObjectWriter::new(o.key("cf"));
+            c.str("i", &config.id).bool("en", config.is_enabled).int("th", config.threshold_micros);
+            c.int("tg", config.target_micros).some_int("mx", config.max_spend_limit_micros);
+            c.str("ge", config.grant_expiration.name()).int("u", config.updated_at_ms);
+            c.finish();
+        }
+        o.int("m", self.spend_month).int("sp", self.spend_micros);
+        if !self.pending.is_empty() {
+            o.list("pd", &self.pending, |p, out| {
+                let mut w = ObjectWriter::new(out);
+                w.str("i", &p.recharge_id).some_str("r", p.resource_id.as_deref()).int("a", p.amount_micros);
+                w.int("m", p.month).int("cv", p.commit_version as i64);
+                w.finish();
+            });
+        }
+        o.int("n", self.version as i64);
+        o.finish();
+        out
+    }
+
+    fn read(value: &Json) -> Decoded<Self> {
+        let f = Fields::of(value, "account")?;
+        let config = f.opt("cf", |value, path| {
+            let c = Fields::of(value, path)?;
+            c.finish(RechargeConfig {
+                id: c.string("i"),
+                is_enabled: c.req("en", decode::boolean),
+                threshold_micros: c.integer("th"),
+                target_micros: c.integer("tg"),
+                max_spend_limit_micros: c.opt_integer("mx"),
+                grant_expiration: c.req("ge", |v, p| decode::choice(v, p, &GrantExpirationPeriod::NAMED)),
+                updated_at_ms: c.integer("u"),
+            })
+        });
+        let pending = f.list_or_empty("pd", |value, path| {
+            let p = Fields::of(value, path)?;
+            p.finish(PendingRecharge {
+                recharge_id: p.string("i"),
+                resource_id: p.opt_string("r"),
+                amount_micros: p.integer("a"),
+                month: p.integer("m"),
+                commit_version: p.unsigned("cv"),
+            })
+        });
+        f.finish(Self {
+            schema: f.unsigned("v") as u32,
+            customer_id: f.string("c"),
+            currency_id: f.string("y"),
+            config,
+            spend_month: f.integer("m"),
+            spend_micros: f.integer("sp"),
+            pending,
+            version: f.unsigned("n"),
+        })
     }
 
     /// This month's spend as of `now` (a new month starts from zero).
@@ -248,8 +303,7 @@ mod tests {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RechargeConfigOutput {
     /// `null` until a configuration is saved.
     pub id: Option<String>,
@@ -284,10 +338,60 @@ impl RechargeConfigOutput {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct RechargeOutcomeInput {
     pub recharge_id: String,
     /// Why the payment failed (for `failRecharge`), carried into the event.
     pub reason: Option<String>,
+}
+
+impl FromJson for SaveRechargeConfigInput {
+    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        let threshold_types = [("CREDIT_AMOUNT", ThresholdType::CreditAmount)];
+        f.finish(Self {
+            customer_id: f.string("customerId"),
+            currency_id: f.string_either("currencyId", "creditTypeId"),
+            is_enabled: f.req("isEnabled", decode::boolean),
+            threshold_type: f.opt("thresholdType", |v, p| decode::choice(v, p, &threshold_types)),
+            threshold_value: f.req("thresholdValue", AmountInput::from_json),
+            target_balance: f.req("targetBalance", AmountInput::from_json),
+            max_spend_limit: f.opt("maxSpendLimit", AmountInput::from_json),
+            grant_expiration_period: f
+                .opt("grantExpirationPeriod", |v, p| decode::choice(v, p, &GrantExpirationPeriod::NAMED)),
+        })
+    }
+}
+
+impl FromJson for GetRechargeConfigInput {
+    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        f.finish(Self {
+            customer_id: f.string("customerId"),
+            currency_id: f.string_either("currencyId", "creditTypeId"),
+        })
+    }
+}
+
+impl FromJson for RechargeOutcomeInput {
+    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        f.finish(Self { recharge_id: f.string("rechargeId"), reason: f.opt_string("reason") })
+    }
+}
+
+impl ToJson for RechargeConfigOutput {
+    fn write_json(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.opt_str("id", self.id.as_deref()).str("customerId", &self.customer_id).str("currencyId", &self.currency_id);
+        o.bool("isEnabled", self.is_enabled).str("thresholdType", "CREDIT_AMOUNT");
+        o.amount("thresholdValue", self.threshold_value).amount("targetBalance", self.target_balance);
+        match self.max_spend_limit {
+            Some(limit) => o.amount("maxSpendLimit", limit),
+            None => o.raw("maxSpendLimit", "null"),
+        };
+        o.str("grantExpirationPeriod", self.grant_expiration_period.name());
+        o.amount("currentMonthlySpend", self.current_monthly_spend);
+        o.finish();
+    }
 }

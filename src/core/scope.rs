@@ -4,13 +4,13 @@
 //! the single write that commits an operation; ledger pages and idempotency
 //! records written before it are unreachable until it names them.
 
-use serde::{Deserialize, Serialize};
-
 use super::catalog::PlanCredit;
+use super::decode::{self, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
 use super::idempotency::{KeyEntry, IDEMPOTENCY_RECENT_MAX};
+use super::json::{self, Json, ObjectWriter};
 use super::keys::Scope;
-use super::ledger_event::EventRecord;
+use super::ledger_event::{write_events, EventRecord};
 use super::limits::{
     AMOUNT_MICROS_MAX, CURRENCIES_MAX, LEDGER_PAGE_EVENTS, LEDGER_TAIL_EVENTS_MAX, PLAN_ENTRIES_MAX,
     RECURRING_PERIODS_PER_ADVANCE_MAX, TIME_MS_MAX,
@@ -18,13 +18,14 @@ use super::limits::{
 use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool};
 use super::time::{add_months, UnixMs};
 
+/// 3: hand-written JSON with short field names (see `ScopeHead::encode`).
 /// 2: the newest ledger events live in the head's `tail`; pages are written once, full.
-pub const HEAD_SCHEMA: u32 = 2;
+pub const HEAD_SCHEMA: u32 = 3;
 
 /// Periods elapsed are capped when searching for the current one (10,000 years of months).
 const PERIODS_MAX: i64 = 120_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionState {
     pub id: String,
     pub plan_id: String,
@@ -36,11 +37,33 @@ pub struct SubscriptionState {
     pub periods_granted: Vec<i64>,
     /// Set while (and after) the subscription moves to another resource: from
     /// then on it issues and prices nothing here (see `transfer_subscription`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transferred_to: Option<String>,
 }
 
 impl SubscriptionState {
+    /// `{"i","p":plan,"s":start,"t":created,"cr":[credits],"pg":[periods],"x"?:transferred_to}`.
+    fn write(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.str("i", &self.id).str("p", &self.plan_id).int("s", self.start_ms).int("t", self.created_at_ms);
+        o.list("cr", &self.credits, PlanCredit::write);
+        o.list("pg", &self.periods_granted, |period, out| out.push_str(&period.to_string()));
+        o.some_str("x", self.transferred_to.as_deref());
+        o.finish();
+    }
+
+    fn read(value: &Json, path: &str) -> Decoded<Self> {
+        let f = Fields::of(value, path)?;
+        f.finish(Self {
+            id: f.string("i"),
+            plan_id: f.string("p"),
+            start_ms: f.integer("s"),
+            created_at_ms: f.integer("t"),
+            credits: f.req("cr", |v, p| decode::list(v, p, PlanCredit::read)),
+            periods_granted: f.req("pg", |v, p| decode::list(v, p, decode::integer)),
+            transferred_to: f.opt_string("x"),
+        })
+    }
+
     pub fn status(&self, now: UnixMs) -> &'static str {
         if now < self.start_ms {
             "NOT_STARTED"
@@ -77,12 +100,10 @@ impl SubscriptionState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeHead {
-    #[serde(rename = "v")]
     pub schema: u32,
     pub customer_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<String>,
     /// Commits so far; each write of the head increments it.
     pub version: u64,
@@ -91,16 +112,13 @@ pub struct ScopeHead {
     /// Next grant creation sequence number.
     pub grant_seq: u64,
     pub updated_at_ms: UnixMs,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription: Option<SubscriptionState>,
     pub pools: Vec<Pool>,
     /// The newest idempotency keys, committed with the head (see `idempotency.rs`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_keys: Vec<KeyEntry>,
     /// The newest committed ledger events, not yet in a page: sequence numbers
     /// `paged_count() .. event_count`. The next write moves every full page of
     /// them into its own record, so appending never reads or rewrites a page.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tail: Vec<EventRecord>,
 }
 
@@ -129,7 +147,8 @@ impl ScopeHead {
     /// Decodes and checks a stored head: schema, owner and every pool invariant,
     /// so a truncated, foreign or hand-edited value is reported, never trusted.
     pub fn decode(key: &str, scope: &Scope, text: &str) -> LedgerResult<Self> {
-        let head: ScopeHead = serde_json::from_str(text).map_err(|e| LedgerError::corrupt(key, e.to_string()))?;
+        let value = json::parse(text).map_err(|reason| LedgerError::corrupt(key, reason))?;
+        let head = Self::read(&value).map_err(|error| error.corrupt(key))?;
         if head.schema != HEAD_SCHEMA {
             return Err(LedgerError::corrupt(key, format!("head schema {} is not {HEAD_SCHEMA}", head.schema)));
         }
@@ -170,8 +189,43 @@ impl ScopeHead {
         Ok(head)
     }
 
+    /// `{"v":schema,"c":customer,"r"?:resource,"n":version,"e":event_count,"g":grant_seq,
+    /// "u":updated_at,"s"?:subscription,"p":[pools],"k"?:[recent keys],"t"?:[tail events]}`.
     pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("scope heads serialise")
+        let mut out = String::with_capacity(1024 + 110 * self.tail.len());
+        let mut o = ObjectWriter::new(&mut out);
+        o.int("v", i64::from(self.schema)).str("c", &self.customer_id).some_str("r", self.resource_id.as_deref());
+        o.int("n", self.version as i64).int("e", self.event_count as i64).int("g", self.grant_seq as i64);
+        o.int("u", self.updated_at_ms);
+        if let Some(subscription) = &self.subscription {
+            subscription.write(o.key("s"));
+        }
+        o.list("p", &self.pools, Pool::write);
+        if !self.recent_keys.is_empty() {
+            o.list("k", &self.recent_keys, KeyEntry::write);
+        }
+        if !self.tail.is_empty() {
+            write_events(o.key("t"), &self.tail);
+        }
+        o.finish();
+        out
+    }
+
+    fn read(value: &Json) -> Decoded<Self> {
+        let f = Fields::of(value, "head")?;
+        f.finish(Self {
+            schema: f.unsigned("v") as u32,
+            customer_id: f.string("c"),
+            resource_id: f.opt_string("r"),
+            version: f.unsigned("n"),
+            event_count: f.unsigned("e"),
+            grant_seq: f.unsigned("g"),
+            updated_at_ms: f.integer("u"),
+            subscription: f.opt("s", SubscriptionState::read),
+            pools: f.req("p", |v, p| decode::list(v, p, Pool::read)),
+            recent_keys: f.list_or_empty("k", KeyEntry::read),
+            tail: f.list_or_empty("t", EventRecord::read),
+        })
     }
 
     /// The subscription that issues credits and prices usage in this scope:
@@ -270,10 +324,10 @@ impl ScopeHead {
         }
         // Every entry's current period is issued; of the periods missed entirely,
         // only the newest fit in the bound (across entries).
-        missed.sort();
+        super::order::sort_by(&mut missed, |a, b| a.cmp(b));
         let room = RECURRING_PERIODS_PER_ADVANCE_MAX.saturating_sub(due.len());
         due.extend(missed.split_off(missed.len().saturating_sub(room)));
-        due.sort();
+        super::order::sort_by(&mut due, |a, b| a.cmp(b));
         due
     }
 

@@ -5,20 +5,17 @@
 //! scope that does not hold the id, which lookups report as `NOT_FOUND`: an
 //! index record is a hint, the scope head is the truth.
 
-use serde::{Deserialize, Serialize};
-
+use super::decode::{Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
+use super::json::{self, ObjectWriter};
 use super::keys::Scope;
 
-pub const INDEX_SCHEMA: u32 = 1;
+pub const INDEX_SCHEMA: u32 = 2;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeIndexRecord {
-    #[serde(rename = "v")]
     pub schema: u32,
-    #[serde(rename = "c")]
     pub customer_id: String,
-    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub resource_id: Option<String>,
 }
 
@@ -28,12 +25,24 @@ impl ScopeIndexRecord {
     }
 
     pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("index records serialise")
+        let mut out = String::with_capacity(48 + self.customer_id.len());
+        let mut o = ObjectWriter::new(&mut out);
+        o.int("v", i64::from(self.schema)).str("c", &self.customer_id).some_str("r", self.resource_id.as_deref());
+        o.finish();
+        out
     }
 
     pub fn decode(key: &str, text: &str) -> LedgerResult<Scope> {
-        let record: ScopeIndexRecord =
-            serde_json::from_str(text).map_err(|e| LedgerError::corrupt(key, e.to_string()))?;
+        let value = json::parse(text).map_err(|reason| LedgerError::corrupt(key, reason))?;
+        let read = || -> Decoded<ScopeIndexRecord> {
+            let f = Fields::of(&value, "index")?;
+            f.finish(ScopeIndexRecord {
+                schema: f.unsigned("v") as u32,
+                customer_id: f.string("c"),
+                resource_id: f.opt_string("r"),
+            })
+        };
+        let record = read().map_err(|error| error.corrupt(key))?;
         if record.schema != INDEX_SCHEMA {
             return Err(LedgerError::corrupt(key, format!("index schema {} is not {INDEX_SCHEMA}", record.schema)));
         }

@@ -3,11 +3,9 @@
 //! The core never reads a clock. Dates cross the JS boundary as epoch
 //! milliseconds or ISO-8601 strings and leave it as ISO-8601 strings.
 
-use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
-use std::fmt;
-
+use super::decode::{self, Decoded};
 use super::error::{LedgerError, LedgerResult};
+use super::json::Json;
 use super::limits::TIME_MS_MAX;
 
 pub type UnixMs = i64;
@@ -22,28 +20,20 @@ pub enum TimeInput {
     Iso(String),
 }
 
-impl<'de> Deserialize<'de> for TimeInput {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TimeVisitor;
-        impl Visitor<'_> for TimeVisitor {
-            type Value = TimeInput;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Date, epoch milliseconds or an ISO-8601 string")
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<TimeInput, E> {
-                Ok(TimeInput::EpochMs(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<TimeInput, E> {
-                Ok(TimeInput::EpochMs(v as f64))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<TimeInput, E> {
-                Ok(TimeInput::EpochMs(v as f64))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<TimeInput, E> {
-                Ok(TimeInput::Iso(v.to_string()))
-            }
+/// What a field that failed to read holds while its error is reported.
+impl Default for TimeInput {
+    fn default() -> Self {
+        TimeInput::EpochMs(0.0)
+    }
+}
+
+impl decode::FromJson for TimeInput {
+    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+        match value {
+            Json::Number(_) => decode::number(value, path).map(TimeInput::EpochMs),
+            Json::String(text) => Ok(TimeInput::Iso(text.clone())),
+            other => Err(decode::wrong(path, "a Date, epoch milliseconds or an ISO-8601 string", other)),
         }
-        deserializer.deserialize_any(TimeVisitor)
     }
 }
 
@@ -54,13 +44,16 @@ impl TimeInput {
                 if !value.is_finite() || value.fract() != 0.0 {
                     return Err(LedgerError::invalid(
                         field,
-                        format!("must be a whole number of epoch milliseconds, got {value}"),
+                        format!(
+                            "must be a whole number of epoch milliseconds, got {}",
+                            super::amount::describe_number(*value)
+                        ),
                     ));
                 }
                 *value as i64
             }
             TimeInput::Iso(text) => parse_iso(text)
-                .ok_or_else(|| LedgerError::invalid(field, format!("is not an ISO-8601 date-time: {text:?}")))?,
+                .ok_or_else(|| LedgerError::invalid(field, format!("is not an ISO-8601 date-time: \"{text}\"")))?,
         };
         check_ms(field, ms)
     }

@@ -1,55 +1,16 @@
-//! JS values ↔ core types, and core errors → JS `Error`s with a `code`.
+//! JS values ↔ JSON text, and core errors → JS `Error`s with a `code`.
+//!
+//! Inputs cross as JSON text: `JSON.stringify` (native, fast) writes it, the
+//! core's reader (`core::json`) reads it. Only when that text holds a `null`
+//! (which may stand for NaN, ±Infinity or an invalid Date, none of which JSON
+//! can say) is the value walked here instead, so those reach the core as
+//! markers it refuses by name. Results cross back as JSON text for `JSON.parse`.
 
-use js_sys::{Array, Date, Object, Reflect};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use js_sys::{Array, Date, Object, Reflect, JSON};
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::core::LedgerError;
-
-/// Deserialises a method's input. `Date` values in top-level fields become
-/// epoch milliseconds first (serde has no notion of a JS `Date`); the caller's
-/// object is copied, never modified. Errors name the offending field: `locate`
-/// finds it (see `blame`) only once deserialising has failed, so the common
-/// path pays nothing for good messages.
-pub(crate) fn from_js<T: DeserializeOwned>(
-    what: &str,
-    input: JsValue,
-    locate: fn(&JsValue, &str) -> Option<String>,
-) -> Result<T, JsValue> {
-    if !input.is_object() || is_array(&input)? {
-        let kind =
-            if is_array(&input)? { "an array".to_string() } else { input.js_typeof().as_string().unwrap_or_default() };
-        return Err(to_js_error(LedgerError::invalid(what, format!("expects an object, got {kind}"))));
-    }
-    // Walk the value first, bounded: a cyclic or absurdly deep value, a getter
-    // that throws, a revoked Proxy or an array with holes is refused here, before
-    // the recursive deserialiser could overflow the wasm stack or a JS exception
-    // could escape the Promise.
-    let mut nodes = 0;
-    let input = sanitize(&input, what, 0, &mut nodes).map_err(to_js_error)?;
-    serde_wasm_bindgen::from_value(input.clone()).map_err(|error| {
-        let text = message(&error);
-        let field = locate(&input, &text).unwrap_or_else(|| what.to_string());
-        to_js_error(LedgerError::invalid(&field, text))
-    })
-}
-
-/// Deserialises an array option (`usageLowThresholds`).
-pub(crate) fn from_js_list<T: DeserializeOwned>(what: &str, input: JsValue) -> Result<Vec<T>, JsValue> {
-    if !is_array(&input)? {
-        return Err(to_js_error(LedgerError::invalid(what, "must be an array")));
-    }
-    let mut nodes = 0;
-    let input = sanitize(&input, what, 0, &mut nodes).map_err(to_js_error)?;
-    serde_wasm_bindgen::from_value(input).map_err(|error| to_js_error(LedgerError::invalid(what, message(&error))))
-}
-
-/// serde-wasm-bindgen wraps its message in a JS Error; keep the text only.
-fn message(error: &serde_wasm_bindgen::Error) -> String {
-    let text = error.to_string();
-    text.strip_prefix("Error: ").unwrap_or(&text).to_string()
-}
+use crate::core::json::{write_str, NOT_JSON_MARKER};
+use crate::core::{LedgerError, LedgerResult};
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
@@ -57,28 +18,103 @@ extern "C" {
     fn array_check(value: &JsValue) -> Result<bool, JsValue>;
 }
 
-/// `Array.isArray`, with a throw (a revoked Proxy) reported as bad input.
-fn is_array(value: &JsValue) -> Result<bool, JsValue> {
-    array_check(value).map_err(|_| to_js_error(LedgerError::invalid("input", "could not be read (a revoked Proxy?)")))
-}
-
-/// Nesting and size bounds of any input value (the deepest real input, a
+/// Nesting and size bounds of an input walked here (the deepest real input, a
 /// catalog's `plans[i].creditRates[j].amount`, is 5 levels).
 const INPUT_DEPTH_MAX: u32 = 16;
 const INPUT_NODES_MAX: u32 = 100_000;
 
-/// A plain copy of `value` made of what reading it once returned: objects and
-/// arrays rebuilt, `Date`s as epoch milliseconds. Bounded in depth and size, so
-/// a cyclic or absurdly deep value, a getter that throws, a Proxy or an array
-/// with holes is refused here, and the deserialiser only ever sees plain data
-/// (it cannot overflow the wasm stack, and no JS exception escapes it).
-fn sanitize(value: &JsValue, path: &str, depth: u32, nodes: &mut u32) -> Result<JsValue, LedgerError> {
+/// An argument as JSON text. `what` names it in errors (the method, or an option).
+pub(crate) fn input_text(what: &str, input: &JsValue) -> LedgerResult<String> {
+    let unreadable = |_| LedgerError::invalid(what, "could not be read (a revoked Proxy?)");
+    if !input.is_object() || array_check(input).map_err(unreadable)? {
+        let kind = if input.is_object() { "an array".to_string() } else { kind_of(input) };
+        return Err(LedgerError::invalid(what, format!("expects an object, got {kind}")));
+    }
+    // JSON.stringify throws on cycles, BigInts and throwing getters.
+    let text = JSON::stringify(input).map_err(|error| {
+        LedgerError::invalid(what, format!("could not be read as JSON: {}", super::host::describe(&error)))
+    })?;
+    // JSON.stringify answers `undefined` (not a string) when a `toJSON` does.
+    let text = JsValue::from(text)
+        .as_string()
+        .ok_or_else(|| LedgerError::invalid(what, "could not be read as JSON (its toJSON returned no value)"))?;
+    if !text.contains("null") {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut nodes = 0;
+    write_value(&mut out, input, what, 0, &mut nodes)?;
+    Ok(out)
+}
+
+/// An array option (`usageLowThresholds`) as JSON text.
+pub(crate) fn list_text(what: &str, input: &JsValue) -> LedgerResult<String> {
+    let unreadable = |_| LedgerError::invalid(what, "could not be read (a revoked Proxy?)");
+    if !array_check(input).map_err(unreadable)? {
+        return Err(LedgerError::invalid(what, "must be an array"));
+    }
+    let mut out = String::new();
+    let mut nodes = 0;
+    write_value(&mut out, input, what, 0, &mut nodes)?;
+    Ok(out)
+}
+
+fn kind_of(value: &JsValue) -> String {
+    if value.is_null() {
+        return "null".to_string();
+    }
+    value.js_typeof().as_string().unwrap_or_default()
+}
+
+fn marker(out: &mut String, what: &str) {
+    out.push('{');
+    write_str(out, NOT_JSON_MARKER);
+    out.push(':');
+    write_str(out, what);
+    out.push('}');
+}
+
+fn write_number(out: &mut String, number: f64) {
+    if number.is_nan() {
+        marker(out, "NaN");
+    } else if number.is_infinite() {
+        marker(out, if number > 0.0 { "Infinity" } else { "-Infinity" });
+    } else {
+        // What JSON.stringify writes for the number: its shortest round-trip form.
+        let text = JSON::stringify(&JsValue::from_f64(number)).ok().and_then(|t| JsValue::from(t).as_string());
+        let text = text.unwrap_or_default();
+        out.push_str(&text);
+    }
+}
+
+/// Writes `value` as JSON, bounded in depth and size, every read caught: a
+/// cyclic or absurdly deep value, a getter that throws or a revoked Proxy is
+/// an `INVALID_ARGUMENT`, never a stack overflow or an escaping exception.
+/// `undefined`, functions and symbols in objects are left out (as JSON does);
+/// in arrays they are written as `null`, which the core refuses.
+fn write_value(out: &mut String, value: &JsValue, path: &str, depth: u32, nodes: &mut u32) -> LedgerResult<()> {
     *nodes += 1;
     if *nodes > INPUT_NODES_MAX {
         return Err(LedgerError::invalid(path, format!("is too large (more than {INPUT_NODES_MAX} values)")));
     }
+    if let Some(number) = value.as_f64() {
+        write_number(out, number);
+        return Ok(());
+    }
+    if let Some(text) = value.as_string() {
+        write_str(out, &text);
+        return Ok(());
+    }
+    if let Some(flag) = value.as_bool() {
+        out.push_str(if flag { "true" } else { "false" });
+        return Ok(());
+    }
     if !value.is_object() || value.is_function() {
-        return Ok(value.clone());
+        if value.is_bigint() {
+            return Err(LedgerError::invalid(path, "must not be a BigInt (use a number or a decimal string)"));
+        }
+        out.push_str("null");
+        return Ok(());
     }
     if depth >= INPUT_DEPTH_MAX {
         return Err(LedgerError::invalid(
@@ -87,121 +123,61 @@ fn sanitize(value: &JsValue, path: &str, depth: u32, nodes: &mut u32) -> Result<
         ));
     }
     let unreadable = |_| LedgerError::invalid(path, "could not be read (a getter or Proxy threw)");
-    // `Array.isArray` throws on a revoked Proxy: ask through a catching import.
+    if let Some(date) = value.dyn_ref::<Date>() {
+        let ms = date.get_time();
+        if ms.is_nan() {
+            marker(out, "Invalid Date");
+        } else {
+            write_number(out, ms);
+        }
+        return Ok(());
+    }
     if array_check(value).map_err(unreadable)? {
         let array: &Array = value.unchecked_ref();
-        let copy = Array::new();
+        out.push('[');
         for index in 0..array.length() {
-            let element = Reflect::get_u32(array, index).map_err(unreadable)?;
-            let element_path = format!("{path}[{index}]");
-            if element.is_null() || element.is_undefined() {
-                return Err(LedgerError::invalid(&element_path, "arrays may not hold null, undefined or holes"));
+            if index > 0 {
+                out.push(',');
             }
-            copy.push(&sanitize(&element, &element_path, depth + 1, nodes)?);
+            let element = Reflect::get_u32(array, index).map_err(unreadable)?;
+            write_value(out, &element, &format!("{path}[{index}]"), depth + 1, nodes)?;
         }
-        return Ok(copy.into());
-    }
-    if let Some(date) = value.dyn_ref::<Date>() {
-        return Ok(JsValue::from_f64(date.get_time()));
+        out.push(']');
+        return Ok(());
     }
     let object: &Object = value.unchecked_ref();
-    let copy = Object::new();
     let keys = Reflect::own_keys(object).map_err(unreadable)?;
+    out.push('{');
+    let mut first = true;
     for key in keys.iter() {
         let Some(name) = key.as_string() else { continue };
         let field = Reflect::get(object, &key).map_err(unreadable)?;
-        let field = sanitize(&field, &format!("{path}.{name}"), depth + 1, nodes)?;
-        Reflect::set(&copy, &key, &field).map_err(unreadable)?;
-    }
-    Ok(copy.into())
-}
-
-/// The name in a "missing field `x`" message.
-pub(crate) fn missing_field(message: &str) -> Option<&str> {
-    message.strip_prefix("missing field `")?.split('`').next()
-}
-
-/// The top-level field a method input's error is about: the missing field, or
-/// the key whose value `T` rejects.
-pub(crate) fn locate_field<T: DeserializeOwned>(input: &JsValue, message: &str) -> Option<String> {
-    match missing_field(message) {
-        Some(name) => Some(name.to_string()),
-        None => blame::<T>(input),
-    }
-}
-
-/// The top-level key of `object` that makes `T` fail to deserialise.
-///
-/// serde stops at the first bad value it meets and reports missing fields
-/// last. So a key whose value is wrong fails even when it is the only key
-/// present (with an error other than "missing field"); and a key hiding a
-/// missing field deeper down is the one whose removal makes the error go away
-/// (or become something other than "`key` is missing").
-pub(crate) fn blame<T: DeserializeOwned>(object: &JsValue) -> Option<String> {
-    let object = object.dyn_ref::<Object>()?;
-    let original = message(&serde_wasm_bindgen::from_value::<T>(object.into()).err()?);
-    let keys = Object::keys(object);
-    for key in keys.iter() {
-        let alone = Object::new();
-        Reflect::set(&alone, &key, &Reflect::get(object, &key).ok()?).ok()?;
-        if let Err(error) = serde_wasm_bindgen::from_value::<T>(alone.into()) {
-            if missing_field(&message(&error)).is_none() {
-                return key.as_string();
-            }
+        if field.is_undefined() || field.is_function() || field.is_symbol() {
+            continue;
         }
-    }
-    for key in keys.iter() {
-        let name = key.as_string()?;
-        let without = Object::assign(&Object::new(), object);
-        Reflect::delete_property(&without, &key).ok()?;
-        let implicated = match serde_wasm_bindgen::from_value::<T>(without.into()) {
-            Ok(_) => true,
-            Err(error) => {
-                let text = message(&error);
-                text != original && missing_field(&text) != Some(name.as_str())
-            }
-        };
-        if implicated {
-            return Some(name);
+        if !first {
+            out.push(',');
         }
+        first = false;
+        write_str(out, &name);
+        out.push(':');
+        write_value(out, &field, &format!("{path}.{name}"), depth + 1, nodes)?;
     }
-    None
+    out.push('}');
+    Ok(())
 }
 
-/// `path[i].key` of the first element of the array `list` that `T` rejects.
-pub(crate) fn blame_in_list<T: DeserializeOwned>(
-    path: &str,
-    list: &JsValue,
-    nested: fn(&str, &str, &JsValue) -> String,
-) -> String {
-    let Some(array) = list.dyn_ref::<Array>() else { return path.to_string() };
-    for (index, element) in array.iter().enumerate() {
-        let element_path = format!("{path}[{index}]");
-        let Err(error) = serde_wasm_bindgen::from_value::<T>(element.clone()) else { continue };
-        if let Some(key) = blame::<T>(&element) {
-            let value = Reflect::get(&element, &JsValue::from_str(&key)).unwrap_or(JsValue::UNDEFINED);
-            return nested(&element_path, &key, &value);
-        }
-        return match missing_field(&message(&error)) {
-            Some(name) => format!("{element_path}.{name}"),
-            None => element_path,
-        };
-    }
-    path.to_string()
-}
-
-/// Serialises a result as plain JSON-compatible objects (`null`, not `undefined`; objects, not `Map`s).
-pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-    value.serialize(&serializer).map_err(|error| to_js_error(LedgerError::invalid("result", error.to_string())))
+/// A result's JSON text as a plain JS value.
+pub(crate) fn output_value(text: &str) -> Result<JsValue, JsValue> {
+    JSON::parse(text)
 }
 
 /// A core error as `Error { name: "CreditPoolsError", code, message }`.
-pub(crate) fn to_js_error(error: LedgerError) -> JsValue {
+pub(crate) fn to_js_error(error: Box<LedgerError>) -> JsValue {
     let js_error = js_sys::Error::new(&error.to_string());
     js_error.set_name("CreditPoolsError");
     let _ = Reflect::set(&js_error, &JsValue::from_str("code"), &JsValue::from_str(error.code()));
-    if let LedgerError::InvalidArgument { field, .. } = &error {
+    if let LedgerError::InvalidArgument { field, .. } = &*error {
         let _ = Reflect::set(&js_error, &JsValue::from_str("field"), &JsValue::from_str(field));
     }
     js_error.into()

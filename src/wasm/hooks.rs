@@ -11,14 +11,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
-use super::convert::to_js;
+use super::convert::output_value;
 use super::host::describe;
 use super::HostLedger;
 use crate::core::events::HostEvent;
+use crate::core::json::ToJson;
 use crate::core::ledger::{RechargeRequest, WriteResult};
 use crate::core::recharge::RechargeOutcomeInput;
 
@@ -48,9 +48,15 @@ impl Hooks {
 
     /// Hands a committed operation's events to the host, then starts the
     /// payments it asked for.
-    pub(crate) fn after_commit<T: Serialize>(self: &Rc<Self>, ledger: &Rc<HostLedger>, outcome: &WriteResult<T>) {
-        self.deliver(&outcome.events);
-        for request in &outcome.recharges {
+    pub(crate) fn after_commit<T>(self: &Rc<Self>, ledger: &Rc<HostLedger>, outcome: &WriteResult<T>) {
+        self.deliver_all(ledger, &outcome.events, &outcome.recharges);
+    }
+
+    /// Not generic: one copy for every operation's result type.
+    #[inline(never)]
+    fn deliver_all(self: &Rc<Self>, ledger: &Rc<HostLedger>, events: &[HostEvent], recharges: &[RechargeRequest]) {
+        self.deliver(events);
+        for request in recharges {
             self.start_payment(ledger, request.clone());
         }
     }
@@ -58,7 +64,7 @@ impl Hooks {
     fn deliver(&self, events: &[HostEvent]) {
         let Some(on_event) = &self.on_event else { return };
         for event in events {
-            let Ok(value) = to_js(event) else { continue };
+            let Ok(value) = output_value(&event.to_json()) else { continue };
             if let Err(error) = on_event.call1(&JsValue::UNDEFINED, &value) {
                 console_error(&format!("credit-pools: onEvent threw for {}: {}", event.message_id, describe(&error)));
             }
@@ -119,7 +125,7 @@ impl Hooks {
 /// Calls `onRecharge(request)`; `Ok` when it returns or resolves, `Err(reason)`
 /// when it throws or rejects.
 async fn pay(on_recharge: &Function, request: &RechargeRequest) -> Result<(), String> {
-    let value = to_js(request).map_err(|e| describe(&e))?;
+    let value = output_value(&request.to_json()).map_err(|e| describe(&e))?;
     let returned = on_recharge.call1(&JsValue::UNDEFINED, &value).map_err(|e| describe(&e))?;
     let is_thenable = returned.is_object()
         && Reflect::get(&returned, &JsValue::from_str("then")).map(|then| then.is_function()).unwrap_or(false);

@@ -63,7 +63,13 @@ pub(crate) fn describe(error: &JsValue) -> String {
     if let Some(error) = error.dyn_ref::<js_sys::Error>() {
         return String::from(error.message());
     }
-    error.as_string().unwrap_or_else(|| format!("{error:?}"))
+    if let Some(text) = error.as_string() {
+        return text;
+    }
+    js_sys::JSON::stringify(error)
+        .ok()
+        .and_then(|text| text.as_string())
+        .unwrap_or_else(|| "a value that is not an Error".into())
 }
 
 impl Store for JsStore {
@@ -133,7 +139,10 @@ impl Environment for JsEnvironment {
             None => value.as_f64().ok_or("now() must return epoch milliseconds (a number) or a Date")?,
         };
         if !value.is_finite() || value.fract() != 0.0 {
-            return Err(format!("now() must return whole epoch milliseconds, got {value}"));
+            return Err(format!(
+                "now() must return whole epoch milliseconds, got {}",
+                crate::core::amount::describe_number(value)
+            ));
         }
         Ok(value as UnixMs)
     }

@@ -14,15 +14,15 @@ use std::future::Future;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::core::catalog::{CatalogInput, CreditRateInput, CurrencyInput, PlanCreditInput, PlanInput};
+use crate::core::catalog::CatalogInput;
+use crate::core::decode::{self, FromJson};
+use crate::core::json::ToJson;
 use crate::core::ledger::WriteResult;
 use crate::core::{Ledger, LedgerError, LedgerResult};
-use convert::{blame, blame_in_list, from_js, from_js_list, locate_field, missing_field, to_js, to_js_error};
+use convert::{input_text, list_text, output_value, to_js_error};
 use hooks::Hooks;
 use host::{JsEnvironment, JsStore};
 
@@ -49,12 +49,8 @@ fn start() {
 /// The crate name and version of this build, for bug reports.
 #[wasm_bindgen(js_name = buildInfo, unchecked_return_type = "BuildInfo")]
 pub fn build_info() -> JsValue {
-    #[derive(Serialize)]
-    struct BuildInfo {
-        name: &'static str,
-        version: &'static str,
-    }
-    to_js(&BuildInfo { name: env!("CARGO_PKG_NAME"), version: env!("CARGO_PKG_VERSION") }).unwrap_or(JsValue::NULL)
+    let text = concat!("{\"name\":\"", env!("CARGO_PKG_NAME"), "\",\"version\":\"", env!("CARGO_PKG_VERSION"), "\"}");
+    output_value(text).unwrap_or(JsValue::NULL)
 }
 
 /// Isolated credit pools per customer resource, persisted in the host's `kv`.
@@ -81,22 +77,28 @@ pub struct CreditLedger {
     hooks: Rc<Hooks>,
 }
 
+/// Reads a method's input now, synchronously: JSON text, then the core's reader.
+fn read_input<I: FromJson>(method: &'static str, input: &JsValue) -> LedgerResult<I> {
+    let text = input_text(method, input)?;
+    I::from_json_text(&text, "")
+}
+
 impl CreditLedger {
     /// Parses `input` now, runs `operation` as a Promise. Nothing is borrowed
     /// across an await: the future owns an `Rc` of the ledger, whose methods
     /// take `&self`, so concurrent and re-entrant calls are safe.
     fn run<I, O, F, Fut>(&self, method: &'static str, input: JsValue, operation: F) -> Promise
     where
-        I: DeserializeOwned + 'static,
-        O: Serialize,
+        I: FromJson + 'static,
+        O: ToJson,
         F: FnOnce(Rc<HostLedger>, I) -> Fut + 'static,
         Fut: Future<Output = LedgerResult<O>> + 'static,
     {
-        let parsed: JsResult<I> = from_js(method, input, locate_field::<I>);
+        let parsed = read_input::<I>(method, &input);
         let ledger = Rc::clone(&self.inner);
         spawn_boxed(Box::pin(async move {
-            let output = operation(ledger, parsed?).await.map_err(to_js_error)?;
-            to_js(&output)
+            let output = operation(ledger, parsed.map_err(to_js_error)?).await.map_err(to_js_error)?;
+            output_value(&output.to_json())
         }))
     }
 
@@ -104,43 +106,19 @@ impl CreditLedger {
     /// `onEvent` and the payments it asked for to `onRecharge`.
     fn run_write<I, O, F, Fut>(&self, method: &'static str, input: JsValue, operation: F) -> Promise
     where
-        I: DeserializeOwned + 'static,
-        O: Serialize,
+        I: FromJson + 'static,
+        O: ToJson,
         F: FnOnce(Rc<HostLedger>, I) -> Fut + 'static,
         Fut: Future<Output = LedgerResult<WriteResult<O>>> + 'static,
     {
-        let parsed: JsResult<I> = from_js(method, input, locate_field::<I>);
+        let parsed = read_input::<I>(method, &input);
         let (ledger, hooks) = (Rc::clone(&self.inner), Rc::clone(&self.hooks));
         spawn_boxed(Box::pin(async move {
-            let outcome = operation(Rc::clone(&ledger), parsed?).await.map_err(to_js_error)?;
+            let outcome = operation(Rc::clone(&ledger), parsed.map_err(to_js_error)?).await.map_err(to_js_error)?;
             hooks.after_commit(&ledger, &outcome);
-            to_js(&outcome)
+            output_value(&outcome.to_json())
         }))
     }
-}
-
-/// The full path (`catalog.plans[0].credits[1].cadence`) of a badly typed catalog value.
-fn locate_in_catalog(catalog: &JsValue, message: &str) -> Option<String> {
-    let top = match blame::<CatalogInput>(catalog) {
-        Some(top) => top,
-        None => return Some(format!("catalog.{}", missing_field(message)?)),
-    };
-    let list = Reflect::get(catalog, &JsValue::from_str(&top)).unwrap_or(JsValue::UNDEFINED);
-    let leaf = |path: &str, key: &str, _: &JsValue| format!("{path}.{key}");
-    let path = format!("catalog.{top}");
-    Some(match top.as_str() {
-        "currencies" => blame_in_list::<CurrencyInput>(&path, &list, leaf),
-        "plans" => blame_in_list::<PlanInput>(&path, &list, |plan_path, key, value| match key {
-            "credits" => {
-                blame_in_list::<PlanCreditInput>(&format!("{plan_path}.credits"), value, |p, k, _| format!("{p}.{k}"))
-            }
-            "creditRates" => blame_in_list::<CreditRateInput>(&format!("{plan_path}.creditRates"), value, |p, k, _| {
-                format!("{p}.{k}")
-            }),
-            _ => format!("{plan_path}.{key}"),
-        }),
-        _ => path,
-    })
 }
 
 #[wasm_bindgen]
@@ -183,9 +161,20 @@ impl CreditLedger {
         let hooks = Hooks::new(callback("onEvent")?, callback("onRecharge")?);
         let thresholds = match field("usageLowThresholds") {
             value if value.is_undefined() || value.is_null() => None,
-            value => Some(from_js_list::<f64>("usageLowThresholds", value)?),
+            value => {
+                let text = list_text("usageLowThresholds", &value).map_err(to_js_error)?;
+                let read = crate::core::json::parse(&text)
+                    .map_err(|reason| LedgerError::invalid("usageLowThresholds", reason))
+                    .and_then(|list| {
+                        decode::list(&list, "usageLowThresholds", decode::number).map_err(|error| {
+                            LedgerError::invalid("usageLowThresholds", format!("{} {}", error.field, error.reason))
+                        })
+                    });
+                Some(read.map_err(to_js_error)?)
+            }
         };
-        let catalog: CatalogInput = from_js("catalog", field("catalog"), locate_in_catalog)?;
+        let catalog_text = input_text("catalog", &field("catalog")).map_err(to_js_error)?;
+        let catalog = CatalogInput::from_json_text(&catalog_text, "catalog").map_err(to_js_error)?;
         let mut ledger =
             Ledger::new(store, JsEnvironment { now }, catalog, key_prefix.as_deref()).map_err(to_js_error)?;
         if let Some(thresholds) = thresholds {

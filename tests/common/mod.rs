@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use credit_pools::block_on;
 use credit_pools::core::api::*;
 use credit_pools::core::catalog::CatalogInput;
+use credit_pools::core::decode::FromJson;
 use credit_pools::core::ledger::WriteResult;
 use credit_pools::core::recharge::RechargeConfigOutput;
 use credit_pools::core::store::{GetFailure, ManualEnvironment, MemoryStore, Store};
 use credit_pools::core::time::parse_iso;
 use credit_pools::core::{Ledger, LedgerError};
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 pub const T0: &str = "2026-01-31T10:00:00Z";
@@ -44,8 +44,8 @@ pub fn catalog() -> CatalogInput {
     }))
 }
 
-pub fn from<T: DeserializeOwned>(value: Value) -> T {
-    serde_json::from_value(value).expect("test input deserialises")
+pub fn from<T: FromJson>(value: Value) -> T {
+    T::from_json_text(&value.to_string(), "").expect("test input deserialises")
 }
 
 /// A store that can be told to fail its n-th put, before or after writing.
@@ -110,43 +110,43 @@ impl Harness {
         self.ledger.store()
     }
 
-    pub fn provision(&self, value: Value) -> Result<ProvisionSubscriptionResult, LedgerError> {
+    pub fn provision(&self, value: Value) -> Result<ProvisionSubscriptionResult, Box<LedgerError>> {
         block_on(self.ledger.provision_subscription(from(value))).map(|r| r.result)
     }
 
-    pub fn grant(&self, value: Value) -> Result<GrantOutput, LedgerError> {
+    pub fn grant(&self, value: Value) -> Result<GrantOutput, Box<LedgerError>> {
         block_on(self.ledger.grant_credits(from(value))).map(|r| r.result)
     }
 
-    pub fn usage(&self, value: Value) -> Result<ReportUsageResult, LedgerError> {
+    pub fn usage(&self, value: Value) -> Result<ReportUsageResult, Box<LedgerError>> {
         block_on(self.ledger.report_usage(from(value))).map(|r| r.result)
     }
 
-    pub fn consume(&self, value: Value) -> Result<ConsumeCreditsResult, LedgerError> {
+    pub fn consume(&self, value: Value) -> Result<ConsumeCreditsResult, Box<LedgerError>> {
         block_on(self.ledger.consume_credits(from(value))).map(|r| r.result)
     }
 
-    pub fn void(&self, id: &str) -> Result<GrantOutput, LedgerError> {
+    pub fn void(&self, id: &str) -> Result<GrantOutput, Box<LedgerError>> {
         block_on(self.ledger.void_credit_grant(from(json!({ "id": id })))).map(|r| r.result)
     }
 
-    pub fn entitlement(&self, value: Value) -> Result<CreditEntitlementOutput, LedgerError> {
+    pub fn entitlement(&self, value: Value) -> Result<CreditEntitlementOutput, Box<LedgerError>> {
         block_on(self.ledger.get_credit_entitlement(from(value)))
     }
 
-    pub fn estimate(&self, value: Value) -> Result<UsageCostEstimation, LedgerError> {
+    pub fn estimate(&self, value: Value) -> Result<UsageCostEstimation, Box<LedgerError>> {
         block_on(self.ledger.estimate_usage_cost(from(value)))
     }
 
-    pub fn consume_full(&self, value: Value) -> Result<WriteResult<ConsumeCreditsResult>, LedgerError> {
+    pub fn consume_full(&self, value: Value) -> Result<WriteResult<ConsumeCreditsResult>, Box<LedgerError>> {
         block_on(self.ledger.consume_credits(from(value)))
     }
 
-    pub fn usage_full(&self, value: Value) -> Result<WriteResult<ReportUsageResult>, LedgerError> {
+    pub fn usage_full(&self, value: Value) -> Result<WriteResult<ReportUsageResult>, Box<LedgerError>> {
         block_on(self.ledger.report_usage(from(value)))
     }
 
-    pub fn save_recharge(&self, value: Value) -> Result<WriteResult<RechargeConfigOutput>, LedgerError> {
+    pub fn save_recharge(&self, value: Value) -> Result<WriteResult<RechargeConfigOutput>, Box<LedgerError>> {
         block_on(self.ledger.save_automatic_recharge_configuration(from(value)))
     }
 
@@ -158,28 +158,28 @@ impl Harness {
         .unwrap()
     }
 
-    pub fn confirm(&self, id: &str) -> Result<WriteResult<GrantOutput>, LedgerError> {
+    pub fn confirm(&self, id: &str) -> Result<WriteResult<GrantOutput>, Box<LedgerError>> {
         block_on(self.ledger.confirm_recharge(from(json!({ "rechargeId": id }))))
     }
 
-    pub fn fail(&self, id: &str, reason: &str) -> Result<WriteResult<GrantOutput>, LedgerError> {
+    pub fn fail(&self, id: &str, reason: &str) -> Result<WriteResult<GrantOutput>, Box<LedgerError>> {
         block_on(self.ledger.fail_recharge(from(json!({ "rechargeId": id, "reason": reason }))))
     }
 
-    pub fn reserve(&self, value: Value) -> Result<ReservationOutput, LedgerError> {
+    pub fn reserve(&self, value: Value) -> Result<ReservationOutput, Box<LedgerError>> {
         block_on(self.ledger.reserve_credits(from(value))).map(|r| r.result)
     }
 
-    pub fn settle(&self, id: &str, amount: f64) -> Result<ReservationResolution, LedgerError> {
+    pub fn settle(&self, id: &str, amount: f64) -> Result<ReservationResolution, Box<LedgerError>> {
         block_on(self.ledger.settle_reservation(from(json!({ "reservationId": id, "amount": amount }))))
             .map(|r| r.result)
     }
 
-    pub fn release(&self, id: &str) -> Result<ReservationResolution, LedgerError> {
+    pub fn release(&self, id: &str) -> Result<ReservationResolution, Box<LedgerError>> {
         block_on(self.ledger.release_reservation(from(json!({ "reservationId": id })))).map(|r| r.result)
     }
 
-    pub fn usage_report(&self, value: Value) -> Result<CreditUsageReport, LedgerError> {
+    pub fn usage_report(&self, value: Value) -> Result<CreditUsageReport, Box<LedgerError>> {
         block_on(self.ledger.get_credit_usage(from(value)))
     }
 
@@ -187,7 +187,7 @@ impl Harness {
         &self,
         subscription_id: &str,
         destination: &str,
-    ) -> Result<TransferSubscriptionResult, LedgerError> {
+    ) -> Result<TransferSubscriptionResult, Box<LedgerError>> {
         block_on(self.ledger.transfer_subscription_to_resource(from(json!({
             "subscriptionId": subscription_id, "destinationResourceId": destination }))))
         .map(|r| r.result)
@@ -234,7 +234,7 @@ pub fn ledger_balance_micros(events: &[LedgerEventOutput], currency: &str) -> i6
         .filter(|e| e.currency_id == currency)
         .map(|e| {
             let micros = (e.amount * 1e6).round() as i64;
-            match serde_json::to_value(e.event_type).unwrap().as_str().unwrap() {
+            match e.event_type.name() {
                 "CREDITS_GRANTED" => micros,
                 "CREDITS_CONSUMED" | "CREDITS_EXPIRED" | "CREDITS_VOIDED" => -micros,
                 _ => 0,
@@ -244,10 +244,10 @@ pub fn ledger_balance_micros(events: &[LedgerEventOutput], currency: &str) -> i6
 }
 
 pub fn event_type(event: &LedgerEventOutput) -> String {
-    serde_json::to_value(event.event_type).unwrap().as_str().unwrap().to_string()
+    event.event_type.name().to_string()
 }
 
 /// The `type` of a host event, as serialised.
 pub fn host_event_type(event: &credit_pools::core::events::HostEvent) -> String {
-    serde_json::to_value(event).unwrap()["type"].as_str().unwrap().to_string()
+    event.body.name().to_string()
 }

@@ -233,15 +233,17 @@ export class CustomerLedger {
     const entries = {};
     const pools = [];
     for (const [key, value] of heads) {
+      // A scope head (see the library's HACKING.md, "What a head holds"):
+      // r = resource id (absent: the global pool), p = pools (c = currency), s = subscription (p = plan).
       const head = JSON.parse(value);
-      const resourceId = head.resource_id ?? null;
+      const resourceId = head.r ?? null;
       if (scopedResource != null && resourceId !== scopedResource) continue;
       entries[key] = value;
-      for (const pool of head.pools) {
-        const scope = { customerId, resourceId, currencyId: pool.currency_id };
+      for (const pool of head.p) {
+        const scope = { customerId, resourceId, currencyId: pool.c };
         const balance = await this.ledger.getCreditBalance(scope);
         const { events } = await this.ledger.getCreditLedger({ ...scope, order: "ASC", limit: 500 });
-        pools.push({ resourceId, currencyId: pool.currency_id, planId: head.subscription?.plan_id ?? null, balance, events });
+        pools.push({ resourceId, currencyId: pool.c, planId: head.s?.p ?? null, balance, events });
       }
     }
     return { customerId, generatedAt: new Date().toISOString(), catalog: CATALOG, entries, pools };

@@ -31,7 +31,7 @@ impl credit_pools::core::store::Environment for SimClock {
 }
 
 pub type SimLedger = Ledger<SimKv, SimClock>;
-pub type OpFuture<T> = Pin<Box<dyn Future<Output = Result<T, LedgerError>>>>;
+pub type OpFuture<T> = Pin<Box<dyn Future<Output = Result<T, Box<LedgerError>>>>>;
 
 /// Polls one round may take before it is declared stuck (a deadlock).
 const POLLS_PER_ROUND_MAX: u64 = 5_000_000;
@@ -39,7 +39,7 @@ const POLLS_PER_ROUND_MAX: u64 = 5_000_000;
 /// How one operation of a round ended.
 #[derive(Debug)]
 pub enum TaskEnd<T> {
-    Done(Result<T, LedgerError>),
+    Done(Result<T, Box<LedgerError>>),
     /// Its instance crashed first: the caller never heard back.
     Crashed,
 }

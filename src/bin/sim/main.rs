@@ -2,7 +2,7 @@
 //! protocol, over a store that injects faults, with the ledger's invariants
 //! checked after every round.
 //!
-//! `cargo run --release --bin sim -- --seeds 200 --ops 2000 [--first-seed N]`
+//! `cargo run --profile native --bin sim -- --seeds 200 --ops 2000 [--first-seed N]`
 //! A failing seed prints the command that replays it alone.
 //!
 //! Each seed draws a host profile. Odd seeds: one instance over a store
@@ -299,7 +299,7 @@ fn main() {
         default_hook(info);
         let (seed, round) = CURRENT.get();
         eprintln!("seed {seed} panicked in round {round}");
-        eprintln!("replay: cargo run --release --bin sim -- --first-seed {seed} --seeds 1 --ops {ops}");
+        eprintln!("replay: cargo run --profile native --bin sim -- --first-seed {seed} --seeds 1 --ops {ops}");
     }));
     let mut totals = FaultCounts::default();
     let mut rounds = 0;
@@ -312,7 +312,7 @@ fn main() {
             Err(message) => {
                 let profile = profile_of(seed);
                 eprintln!("seed {seed} ({profile:?}) failed at {message}");
-                eprintln!("replay: cargo run --release --bin sim -- --first-seed {seed} --seeds 1 --ops {ops}");
+                eprintln!("replay: cargo run --profile native --bin sim -- --first-seed {seed} --seeds 1 --ops {ops}");
                 std::process::exit(1);
             }
         }

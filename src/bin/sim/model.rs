@@ -262,7 +262,7 @@ impl Model {
     fn settle_resolution(
         &mut self,
         op: &Op,
-        result: Result<Outcome, LedgerError>,
+        result: Result<Outcome, Box<LedgerError>>,
         retried: bool,
         stale: bool,
         now_ms: i64,
@@ -359,7 +359,7 @@ impl Model {
         for _page in 0..100_000 {
             let query = json!({ "customerId": CUSTOMER, "resourceId": RESOURCES[scope], "order": "ASC", "limit": 1000,
                 "cursor": cursor });
-            let page = block(auditor.get_credit_ledger(serde_json::from_value(query).expect("well-formed")))?;
+            let page = block(auditor.get_credit_ledger(crate::ops::input(query)))?;
             fresh.extend(page.events);
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
@@ -444,9 +444,9 @@ impl Model {
     /// At most one recharge awaits payment per pool, and the month's recharges
     /// (pending or paid) never exceed what the account counts, nor the cap.
     fn check_recharges(&self, auditor: &SimLedger, now_ms: i64) -> Result<(), String> {
-        let config = block(auditor.get_automatic_recharge_configuration(
-            serde_json::from_value(json!({ "customerId": CUSTOMER, "currencyId": CURRENCY })).expect("well-formed"),
-        ))?;
+        let config = block(auditor.get_automatic_recharge_configuration(crate::ops::input(
+            json!({ "customerId": CUSTOMER, "currencyId": CURRENCY }),
+        )))?;
         let spend = micros(config.current_monthly_spend);
         if spend > RECHARGE_CAP_MICROS {
             return Err(format!("the month's recharge spend {spend} exceeds the cap {RECHARGE_CAP_MICROS}"));
@@ -478,7 +478,7 @@ impl Model {
         let mut all = Vec::new();
         for resource in RESOURCES {
             let query = json!({ "customerId": CUSTOMER, "resourceId": resource, "limit": 1000 });
-            let page = block(auditor.get_credit_grants(serde_json::from_value(query).expect("well-formed")))?;
+            let page = block(auditor.get_credit_grants(crate::ops::input(query)))?;
             let recharges = page
                 .grants
                 .into_iter()
@@ -492,10 +492,10 @@ impl Model {
 
 fn balance_of(auditor: &SimLedger, scope: usize) -> Result<credit_pools::core::api::CreditBalanceOutput, String> {
     let query = json!({ "customerId": CUSTOMER, "resourceId": RESOURCES[scope], "currencyId": CURRENCY });
-    block(auditor.get_credit_balance(serde_json::from_value(query).expect("well-formed")))
+    block(auditor.get_credit_balance(crate::ops::input(query)))
 }
 
 /// Runs an audit read; its futures never wait (faults are off).
-fn block<T>(future: impl std::future::Future<Output = Result<T, LedgerError>>) -> Result<T, String> {
+fn block<T>(future: impl std::future::Future<Output = Result<T, Box<LedgerError>>>) -> Result<T, String> {
     credit_pools::block_on(future).map_err(|e| format!("audit read failed: {} {e}", e.code()))
 }

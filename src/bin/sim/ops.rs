@@ -21,16 +21,15 @@ pub const RECHARGE_TARGET: f64 = 400.0;
 pub const RECHARGE_CAP_MICROS: i64 = 3_000_000_000;
 
 pub fn catalog() -> credit_pools::core::catalog::CatalogInput {
-    serde_json::from_value(json!({
+    input(json!({
         "currencies": [{ "id": CURRENCY }],
         "plans": [{ "id": "plan", "credits": [{ "currencyId": CURRENCY, "amount": 1000, "cadence": "MONTH" }],
             "creditRates": [{ "featureId": "feature", "currencyId": CURRENCY, "amount": 1.5 }] }]
     }))
-    .expect("the simulation catalog is valid")
 }
 
-fn input<T: serde::de::DeserializeOwned>(value: Value) -> T {
-    serde_json::from_value(value).expect("simulation inputs are well-formed")
+pub fn input<T: credit_pools::core::decode::FromJson>(value: Value) -> T {
+    T::from_json_text(&value.to_string(), "").expect("simulation inputs are well-formed")
 }
 
 /// One operation, with everything a retry must repeat.
@@ -130,7 +129,7 @@ impl Op {
         Box::pin(async move { op.run(&ledger).await })
     }
 
-    async fn run(self, l: &SimLedger) -> Result<Outcome, LedgerError> {
+    async fn run(self, l: &SimLedger) -> Result<Outcome, Box<LedgerError>> {
         let at = |scope: usize| RESOURCES[scope];
         match self {
             Op::Provision { scope } => {
