@@ -5,7 +5,7 @@
 //! noise of one; anything with real precision below a micro is rejected rather
 //! than silently rounded. Decimal strings are parsed exactly.
 
-use super::decode::{self, Decoded};
+use super::decode::{At, self, Decoded};
 use super::error::{LedgerError, LedgerResult};
 use super::json::Json;
 use super::limits::{AMOUNT_MICROS_MAX, MICROS_PER_CREDIT};
@@ -25,10 +25,10 @@ impl Default for AmountInput {
 }
 
 impl decode::FromJson for AmountInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         match value {
             Json::Number(_) => decode::number(value, path).map(AmountInput::Number),
-            Json::String(text) => Ok(AmountInput::Text(text.clone())),
+            Json::String(text) => Ok(AmountInput::Text(text.to_string())),
             other => Err(decode::wrong(path, "a number or a decimal string", other)),
         }
     }

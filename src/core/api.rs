@@ -8,7 +8,7 @@
 use super::sorted_map::SortedMap;
 
 use super::amount::{micros_to_f64, AmountInput};
-use super::decode::{self, Decoded, Fields, FromJson};
+use super::decode::{At, self, Decoded, Fields, FromJson};
 use super::error::{LedgerError, LedgerResult};
 use super::formula::DimensionValue;
 use super::json::{Json, ObjectWriter, ToJson};
@@ -506,24 +506,24 @@ pub struct TransferSubscriptionResult {
 
 // ----- Reading inputs --------------------------------------------------------
 
-fn amount(value: &Json, path: &str) -> Decoded<AmountInput> {
+fn amount(value: &Json<'_>, path: &At<'_>) -> Decoded<AmountInput> {
     AmountInput::from_json(value, path)
 }
 
-fn time(value: &Json, path: &str) -> Decoded<TimeInput> {
+fn time(value: &Json<'_>, path: &At<'_>) -> Decoded<TimeInput> {
     TimeInput::from_json(value, path)
 }
 
-fn dimensions(value: &Json, path: &str) -> Decoded<SortedMap<DimensionValue>> {
+fn dimensions(value: &Json<'_>, path: &At<'_>) -> Decoded<SortedMap<DimensionValue>> {
     let Json::Object(entries) = value else { return Err(decode::wrong(path, "an object", value)) };
     entries
         .iter()
-        .map(|(key, item)| Ok((key.clone(), DimensionValue::from_json(item, &format!("{path}.{key}"))?)))
+        .map(|(key, item)| Ok((key.to_string(), DimensionValue::from_json(item, &decode::At::Key(path, key))?)))
         .collect()
 }
 
 impl FromJson for ProvisionSubscriptionInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -535,7 +535,7 @@ impl FromJson for ProvisionSubscriptionInput {
 }
 
 impl FromJson for GrantCreditsInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         let grant_types = [("PAID", GrantTypeInput::Paid), ("PROMOTIONAL", GrantTypeInput::Promotional)];
         f.finish(Self {
@@ -556,7 +556,7 @@ impl FromJson for GrantCreditsInput {
 }
 
 impl FromJson for ReportUsageInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -572,7 +572,7 @@ impl FromJson for ReportUsageInput {
 }
 
 impl FromJson for ConsumeCreditsInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -587,7 +587,7 @@ impl FromJson for ConsumeCreditsInput {
 }
 
 impl FromJson for GetCreditBalanceInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -598,7 +598,7 @@ impl FromJson for GetCreditBalanceInput {
 }
 
 impl FromJson for GetCreditLedgerInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         let orders = [("ASC", SortOrder::Ascending), ("DESC", SortOrder::Descending)];
         f.finish(Self {
@@ -615,7 +615,7 @@ impl FromJson for GetCreditLedgerInput {
 }
 
 impl FromJson for GetCreditGrantsInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -628,7 +628,7 @@ impl FromJson for GetCreditGrantsInput {
 }
 
 impl FromJson for VoidCreditGrantInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         let id = f.string("id");
         f.finish(Self { id })
@@ -636,7 +636,7 @@ impl FromJson for VoidCreditGrantInput {
 }
 
 impl FromJson for GetCreditEntitlementInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -648,7 +648,7 @@ impl FromJson for GetCreditEntitlementInput {
 }
 
 impl FromJson for EstimateUsageCostInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -661,7 +661,7 @@ impl FromJson for EstimateUsageCostInput {
 }
 
 impl FromJson for ReserveCreditsInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -675,14 +675,14 @@ impl FromJson for ReserveCreditsInput {
 }
 
 impl FromJson for SettleReservationInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self { reservation_id: f.string("reservationId"), amount: f.req("amount", amount) })
     }
 }
 
 impl FromJson for ReleaseReservationInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         let reservation_id = f.string("reservationId");
         f.finish(Self { reservation_id })
@@ -703,7 +703,7 @@ impl Granularity {
 }
 
 impl FromJson for GetCreditUsageInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -718,7 +718,7 @@ impl FromJson for GetCreditUsageInput {
 }
 
 impl FromJson for TransferSubscriptionInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             subscription_id: f.string("subscriptionId"),

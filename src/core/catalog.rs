@@ -4,7 +4,7 @@
 use super::sorted_map::SortedMap;
 
 use super::amount::AmountInput;
-use super::decode::{self, Decoded, Fields, FromJson};
+use super::decode::{At, self, Decoded, Fields, FromJson};
 use super::error::{LedgerError, LedgerResult};
 use super::formula::Formula;
 use super::json::{Json, ObjectWriter};
@@ -92,7 +92,7 @@ impl PlanCredit {
         o.finish();
     }
 
-    pub fn read(value: &Json, path: &str) -> Decoded<Self> {
+    pub fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             currency_id: f.string("c"),
@@ -104,7 +104,7 @@ impl PlanCredit {
 }
 
 impl FromJson for CatalogInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             currencies: f.req("currencies", |v, p| decode::list(v, p, CurrencyInput::from_json)),
@@ -114,14 +114,14 @@ impl FromJson for CatalogInput {
 }
 
 impl FromJson for CurrencyInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self { id: f.string("id"), display_name: f.opt_string("displayName") })
     }
 }
 
 impl FromJson for PlanInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             id: f.string("id"),
@@ -132,7 +132,7 @@ impl FromJson for PlanInput {
 }
 
 impl FromJson for PlanCreditInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             currency_id: f.string_either("currencyId", "creditTypeId"),
@@ -144,7 +144,7 @@ impl FromJson for PlanCreditInput {
 }
 
 impl FromJson for CreditRateInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             feature_id: f.string("featureId"),

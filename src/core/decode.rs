@@ -5,11 +5,38 @@
 //! Inputs are read leniently, as Stigg's SDK is: unknown fields are ignored,
 //! and `null` is the same as an absent field.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 
 use super::error::LedgerError;
 use super::json::{not_json, Json};
 use super::sorted_map::SortedMap;
+
+/// Where a value sits (`catalog.plans[0].credits[1]`), rendered only when an
+/// error names it: reading a field allocates no path.
+#[derive(Debug, Clone, Copy)]
+pub enum At<'a> {
+    Root(&'a str),
+    Key(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
+}
+
+impl At<'_> {
+    pub fn text(&self) -> String {
+        match self {
+            At::Root(name) => name.to_string(),
+            At::Key(parent, key) => {
+                let parent = parent.text();
+                if parent.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{parent}.{key}")
+                }
+            }
+            At::Index(parent, index) => format!("{}[{index}]", parent.text()),
+        }
+    }
+}
 
 /// A field that could not be read: its full path and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +52,10 @@ pub type Decoded<T> = Result<T, Box<DecodeError>>;
 impl DecodeError {
     pub fn new(field: &str, reason: impl Into<String>) -> Box<Self> {
         Box::new(Self { field: field.to_string(), reason: reason.into() })
+    }
+
+    pub fn at(at: &At<'_>, reason: impl Into<String>) -> Box<Self> {
+        Box::new(Self { field: at.text(), reason: reason.into() })
     }
 
     /// As an input error (`INVALID_ARGUMENT` naming the field). Takes the box
@@ -48,107 +79,96 @@ impl From<Box<DecodeError>> for Box<LedgerError> {
     }
 }
 
-/// Types read from a JSON value found at `path`.
+/// Types read from a JSON value found at `at`.
 pub trait FromJson: Sized {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self>;
+    fn from_json(value: &Json<'_>, at: &At<'_>) -> Decoded<Self>;
 
     /// Parses `text` and reads it (an input: errors are `INVALID_ARGUMENT`).
+    /// `path` names the value in errors ("" for a method's input).
     fn from_json_text(text: &str, path: &str) -> Result<Self, Box<LedgerError>> {
         let value = super::json::parse(text).map_err(|reason| LedgerError::invalid(path, reason))?;
-        Self::from_json(&value, path).map_err(|error| error.invalid())
+        Self::from_json(&value, &At::Root(path)).map_err(|error| error.invalid())
     }
 }
 
-fn join(path: &str, name: &str) -> String {
-    if path.is_empty() {
-        name.to_string()
-    } else {
-        format!("{path}.{name}")
-    }
-}
-
-/// "`path` must be `expected`, got …".
-pub fn wrong(path: &str, expected: &str, value: &Json) -> Box<DecodeError> {
-    match value {
-        Json::Object(entries) => match not_json(entries) {
-            Some(what) => DecodeError::new(path, format!("must be {expected}, got {what}")),
-            None => DecodeError::new(path, format!("must be {expected}, got an object")),
-        },
-        other => DecodeError::new(path, format!("must be {expected}, got {}", other.kind())),
-    }
+/// "`at` must be `expected`, got …".
+pub fn wrong(at: &At<'_>, expected: &str, value: &Json<'_>) -> Box<DecodeError> {
+    let got = match value {
+        Json::Object(entries) => not_json(entries).unwrap_or("an object"),
+        other => other.kind(),
+    };
+    DecodeError::at(at, format!("must be {expected}, got {got}"))
 }
 
 /// Reads a string.
-pub fn string(value: &Json, path: &str) -> Decoded<String> {
+pub fn string(value: &Json<'_>, at: &At<'_>) -> Decoded<String> {
     match value {
-        Json::String(text) => Ok(text.clone()),
-        other => Err(wrong(path, "a string", other)),
+        Json::String(text) => Ok(text.to_string()),
+        other => Err(wrong(at, "a string", other)),
     }
 }
 
 /// Reads a JS number (what `JSON.stringify` wrote for it).
-pub fn number(value: &Json, path: &str) -> Decoded<f64> {
+pub fn number(value: &Json<'_>, at: &At<'_>) -> Decoded<f64> {
     match value {
-        Json::Number(text) => {
-            super::json::number_value(text).ok_or_else(|| DecodeError::new(path, "must be a finite number"))
-        }
-        other => Err(wrong(path, "a finite number", other)),
+        Json::Number(text) => super::json::number_value(text).ok_or_else(|| DecodeError::at(at, "must be a finite number")),
+        other => Err(wrong(at, "a finite number", other)),
     }
 }
 
 /// Reads an exact integer (stored counters, instants, micros).
-pub fn integer(value: &Json, path: &str) -> Decoded<i64> {
+pub fn integer(value: &Json<'_>, at: &At<'_>) -> Decoded<i64> {
     match value {
-        Json::Number(text) => text.parse::<i64>().map_err(|_| DecodeError::new(path, "must be an integer")),
-        other => Err(wrong(path, "an integer", other)),
+        Json::Number(text) => text.parse::<i64>().map_err(|_| DecodeError::at(at, "must be an integer")),
+        other => Err(wrong(at, "an integer", other)),
     }
 }
 
-pub fn unsigned(value: &Json, path: &str) -> Decoded<u64> {
+pub fn unsigned(value: &Json<'_>, at: &At<'_>) -> Decoded<u64> {
     match value {
-        Json::Number(text) => text.parse::<u64>().map_err(|_| DecodeError::new(path, "must be a non-negative integer")),
-        other => Err(wrong(path, "a non-negative integer", other)),
+        Json::Number(text) => text.parse::<u64>().map_err(|_| DecodeError::at(at, "must be a non-negative integer")),
+        other => Err(wrong(at, "a non-negative integer", other)),
     }
 }
 
-pub fn boolean(value: &Json, path: &str) -> Decoded<bool> {
+pub fn boolean(value: &Json<'_>, at: &At<'_>) -> Decoded<bool> {
     match value {
         Json::Bool(flag) => Ok(*flag),
-        other => Err(wrong(path, "a boolean", other)),
+        other => Err(wrong(at, "a boolean", other)),
     }
 }
 
 /// One of `choices` by name.
-pub fn choice<T: Copy>(value: &Json, path: &str, choices: &[(&str, T)]) -> Decoded<T> {
+pub fn choice<T: Copy>(value: &Json<'_>, at: &At<'_>, choices: &[(&str, T)]) -> Decoded<T> {
     let names = || choices.iter().map(|(name, _)| format!("\"{name}\"")).collect::<Vec<_>>().join(", ");
     match value {
         Json::String(text) => choices
             .iter()
-            .find(|(name, _)| name == text)
+            .find(|(name, _)| *name == text.as_ref())
             .map(|(_, choice)| *choice)
-            .ok_or_else(|| DecodeError::new(path, format!("must be one of {}, got \"{text}\"", names()))),
-        other => Err(wrong(path, &format!("one of {}", names()), other)),
+            .ok_or_else(|| DecodeError::at(at, format!("must be one of {}, got \"{text}\"", names()))),
+        other => Err(wrong(at, &format!("one of {}", names()), other)),
     }
 }
 
-/// A list whose items `read` reads (`path[i]`). `null` items are refused.
-pub fn list<T>(value: &Json, path: &str, read: impl Fn(&Json, &str) -> Decoded<T>) -> Decoded<Vec<T>> {
-    let Json::Array(items) = value else { return Err(wrong(path, "an array", value)) };
+/// A list whose items `read` reads (`at[i]`). `null` items are refused.
+pub fn list<T>(value: &Json<'_>, at: &At<'_>, read: impl Fn(&Json<'_>, &At<'_>) -> Decoded<T>) -> Decoded<Vec<T>> {
+    let Json::Array(items) = value else { return Err(wrong(at, "an array", value)) };
     let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let item_path = format!("{path}[{index}]");
+        let item_at = At::Index(at, index);
         if *item == Json::Null {
-            return Err(DecodeError::new(&item_path, "arrays may not hold null, undefined or holes"));
+            return Err(DecodeError::at(&item_at, "arrays may not hold null, undefined or holes"));
         }
-        out.push(read(item, &item_path)?);
+        out.push(read(item, &item_at)?);
     }
     Ok(out)
 }
 
 /// An object of string values.
-pub fn string_map(value: &Json, path: &str) -> Decoded<SortedMap<String>> {
-    let Json::Object(entries) = value else { return Err(wrong(path, "an object of strings", value)) };
-    entries.iter().map(|(key, item)| Ok((key.clone(), string(item, &join(path, key))?))).collect()
+pub fn string_map(value: &Json<'_>, at: &At<'_>) -> Decoded<SortedMap<String>> {
+    let Json::Object(entries) = value else { return Err(wrong(at, "an object of strings", value)) };
+    entries.iter().map(|(key, item)| Ok((key.to_string(), string(item, &At::Key(at, key))?))).collect()
 }
 
 /// An object's fields, read by name. A field that cannot be read records its
@@ -157,28 +177,33 @@ pub fn string_map(value: &Json, path: &str) -> Decoded<SortedMap<String>> {
 /// decode drops what it built once, instead of at every field — the code a
 /// `?` per field costs, across ~40 decoders, was most of the input layer.
 pub struct Fields<'a> {
-    entries: &'a [(String, Json)],
-    path: &'a str,
+    entries: &'a [(Cow<'a, str>, Json<'a>)],
+    at: At<'a>,
     error: Cell<Option<Box<DecodeError>>>,
 }
 
 impl std::fmt::Debug for Fields<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.path)
+        f.write_str(&self.at.text())
     }
 }
 
 impl<'a> Fields<'a> {
-    /// `value` as an object (`path` is where it sits, "" at the top).
-    pub fn of(value: &'a Json, path: &'a str) -> Decoded<Self> {
+    /// `value` as an object (`at` is where it sits; `At::Root("")` at the top).
+    pub fn of(value: &'a Json<'a>, at: &At<'a>) -> Decoded<Self> {
         match value {
-            Json::Object(entries) if not_json(entries).is_none() => Ok(Self { entries, path, error: Cell::new(None) }),
-            other => Err(wrong(if path.is_empty() { "input" } else { path }, "an object", other)),
+            Json::Object(entries) if not_json(entries).is_none() => {
+                Ok(Self { entries, at: *at, error: Cell::new(None) })
+            }
+            other => {
+                let root = matches!(at, At::Root(""));
+                Err(wrong(if root { &At::Root("input") } else { at }, "an object", other))
+            }
         }
     }
 
     pub fn path_of(&self, name: &str) -> String {
-        join(self.path, name)
+        At::Key(&self.at, name).text()
     }
 
     /// Records `error` unless an earlier one is recorded.
@@ -203,31 +228,31 @@ impl<'a> Fields<'a> {
     }
 
     /// The field's value; `null` counts as absent.
-    pub fn get(&self, name: &str) -> Option<&'a Json> {
+    pub fn get(&self, name: &str) -> Option<&'a Json<'a>> {
         self.entries.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value).filter(|v| **v != Json::Null)
     }
 
     /// `name`, or else `alias` (another spelling Stigg accepts).
-    pub fn get_either(&self, name: &str, alias: &str) -> Option<(&'a Json, String)> {
+    pub fn get_either<'n>(&self, name: &'n str, alias: &'n str) -> Option<(&'a Json<'a>, &'n str)> {
         match self.get(name) {
-            Some(value) => Some((value, self.path_of(name))),
-            None => self.get(alias).map(|value| (value, self.path_of(alias))),
+            Some(value) => Some((value, name)),
+            None => self.get(alias).map(|value| (value, alias)),
         }
     }
 
     /// A required field read by `read`.
-    pub fn req<T: Default>(&self, name: &str, read: impl Fn(&Json, &str) -> Decoded<T>) -> T {
+    pub fn req<T: Default>(&self, name: &str, read: impl Fn(&Json<'_>, &At<'_>) -> Decoded<T>) -> T {
         let read = match self.get(name) {
-            Some(value) => read(value, &self.path_of(name)),
+            Some(value) => read(value, &At::Key(&self.at, name)),
             None => Err(DecodeError::new(&self.path_of(name), "is required")),
         };
         self.keep(read)
     }
 
     /// An optional field read by `read`.
-    pub fn opt<T>(&self, name: &str, read: impl Fn(&Json, &str) -> Decoded<T>) -> Option<T> {
+    pub fn opt<T>(&self, name: &str, read: impl Fn(&Json<'_>, &At<'_>) -> Decoded<T>) -> Option<T> {
         let value = self.get(name)?;
-        match read(value, &self.path_of(name)) {
+        match read(value, &At::Key(&self.at, name)) {
             Ok(read) => Some(read),
             Err(error) => {
                 self.fail(error);
@@ -247,15 +272,15 @@ impl<'a> Fields<'a> {
     /// A required string that may also be spelled `alias`.
     pub fn string_either(&self, name: &str, alias: &str) -> String {
         let read = match self.get_either(name, alias) {
-            Some((value, path)) => string(value, &path),
+            Some((value, spelled)) => string(value, &At::Key(&self.at, spelled)),
             None => Err(DecodeError::new(&self.path_of(name), "is required")),
         };
         self.keep(read)
     }
 
     pub fn opt_string_either(&self, name: &str, alias: &str) -> Option<String> {
-        let (value, path) = self.get_either(name, alias)?;
-        match string(value, &path) {
+        let (value, spelled) = self.get_either(name, alias)?;
+        match string(value, &At::Key(&self.at, spelled)) {
             Ok(text) => Some(text),
             Err(error) => {
                 self.fail(error);
@@ -285,7 +310,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional list (absent: empty).
-    pub fn list_or_empty<T>(&self, name: &str, read: impl Fn(&Json, &str) -> Decoded<T>) -> Vec<T> {
+    pub fn list_or_empty<T>(&self, name: &str, read: impl Fn(&Json<'_>, &At<'_>) -> Decoded<T>) -> Vec<T> {
         self.opt(name, |value, path| list(value, path, &read)).unwrap_or_default()
     }
 }
@@ -298,9 +323,11 @@ mod tests {
     #[test]
     fn errors_name_the_full_path() {
         let value = parse(r#"{"a":{"b":[{"c":1},{"c":"x"}]},"n":null,"m":{"\u0000":"NaN"}}"#).unwrap();
-        let top = Fields::of(&value, "").unwrap();
-        let a = Fields::of(top.get("a").unwrap(), "catalog.a").unwrap();
-        let read_c = |item: &Json, path: &str| {
+        let top = Fields::of(&value, &At::Root("")).unwrap();
+        let catalog = At::Root("catalog");
+        let at = At::Key(&catalog, "a");
+        let a = Fields::of(top.get("a").unwrap(), &at).unwrap();
+        let read_c = |item: &Json<'_>, path: &At<'_>| {
             let c = Fields::of(item, path)?;
             let text = c.string("c");
             c.finish(text)
@@ -314,6 +341,6 @@ mod tests {
         assert_eq!(top.finish(()).unwrap_err().reason, "is required", "the first error is kept");
         let _ = top.opt_number("m");
         assert_eq!(top.finish(()).unwrap_err().reason, "must be a finite number, got NaN");
-        assert_eq!(Fields::of(&Json::Array(vec![]), "").unwrap_err().field, "input");
+        assert_eq!(Fields::of(&Json::Array(vec![]), &At::Root("")).unwrap_err().field, "input");
     }
 }

@@ -200,12 +200,12 @@ pub enum DimensionValue {
 }
 
 impl crate::core::decode::FromJson for DimensionValue {
-    fn from_json(value: &crate::core::json::Json, path: &str) -> crate::core::decode::Decoded<Self> {
+    fn from_json(value: &crate::core::json::Json<'_>, path: &crate::core::decode::At<'_>) -> crate::core::decode::Decoded<Self> {
         use crate::core::json::Json;
         match value {
             Json::Bool(flag) => Ok(DimensionValue::Flag(*flag)),
-            Json::Number(text) => Ok(DimensionValue::Number(text.clone())),
-            Json::String(text) => Ok(DimensionValue::Text(text.clone())),
+            Json::Number(text) => Ok(DimensionValue::Number(text.to_string())),
+            Json::String(text) => Ok(DimensionValue::Text(text.to_string())),
             other => Err(crate::core::decode::wrong(path, "a number, a boolean or text", other)),
         }
     }

@@ -7,7 +7,7 @@
 //! describes a committed operation, and no crash can leave a key both unapplied
 //! and remembered, or applied and forgotten.
 
-use super::decode::{self, Decoded, Fields};
+use super::decode::{At, self, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
 use super::json::{self, Json, ObjectWriter};
 use super::pool::Grant;
@@ -66,7 +66,7 @@ impl KeyEntry {
         o.finish();
     }
 
-    pub fn read(value: &Json, path: &str) -> Decoded<Self> {
+    pub fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         let kind = *OperationKind::ALL
             .get(f.unsigned("o") as usize)
@@ -87,7 +87,7 @@ impl IdempotencyRecord {
     pub fn decode(store_key: &str, key: &str, text: &str) -> LedgerResult<Self> {
         let value = json::parse(text).map_err(|reason| LedgerError::corrupt(store_key, reason))?;
         let read = || -> Decoded<Self> {
-            let f = Fields::of(&value, "record")?;
+            let f = Fields::of(&value, &At::Root("record"))?;
             f.finish(Self {
                 schema: f.unsigned("v") as u32,
                 entry: f.req("e", KeyEntry::read),

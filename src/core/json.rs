@@ -11,6 +11,7 @@
 //! (`JSON_VALUES_MAX`). Numbers keep their text: integers are read exactly,
 //! amounts and other JS numbers through `f64` as JS wrote them.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Longest JSON text read (an input, or one stored record).
@@ -24,19 +25,21 @@ pub const JSON_VALUES_MAX: u32 = 1 << 20;
 /// JS value has no JSON form (NaN, ±Infinity, an invalid Date): `{"\u0000": "NaN"}`.
 pub const NOT_JSON_MARKER: &str = "\u{0}";
 
+/// A parsed value, borrowing from the text: strings without escapes, keys and
+/// numbers are slices of it, so reading a stored head allocates little.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Json {
+pub enum Json<'a> {
     Null,
     Bool(bool),
     /// The number's text, as written (validated JSON number syntax).
-    Number(String),
-    String(String),
-    Array(Vec<Json>),
+    Number(&'a str),
+    String(Cow<'a, str>),
+    Array(Vec<Json<'a>>),
     /// Keys in text order; a repeated key: the last one counts.
-    Object(Vec<(String, Json)>),
+    Object(Vec<(Cow<'a, str>, Json<'a>)>),
 }
 
-impl Json {
+impl Json<'_> {
     /// What kind of value this is, for error messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -50,7 +53,7 @@ impl Json {
         }
     }
 
-    pub fn get(&self, key: &str) -> Option<&Json> {
+    pub fn get(&self, key: &str) -> Option<&Self> {
         match self {
             Json::Object(entries) => entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
@@ -59,7 +62,7 @@ impl Json {
 }
 
 /// The JS value a non-JSON marker stands for (`"NaN"`, `"Infinity"`, `"Invalid Date"`).
-pub fn not_json(entries: &[(String, Json)]) -> Option<&str> {
+pub fn not_json<'a>(entries: &'a [(Cow<'_, str>, Json<'_>)]) -> Option<&'a str> {
     match entries {
         [(key, Json::String(what))] if key == NOT_JSON_MARKER => Some(what),
         _ => None,
@@ -67,11 +70,11 @@ pub fn not_json(entries: &[(String, Json)]) -> Option<&str> {
 }
 
 /// Parses one JSON text.
-pub fn parse(text: &str) -> Result<Json, String> {
+pub fn parse(text: &str) -> Result<Json<'_>, String> {
     if text.len() > JSON_BYTES_MAX {
         return Err(format!("is too large (more than {JSON_BYTES_MAX} bytes of JSON)"));
     }
-    let mut reader = Reader { bytes: text.as_bytes(), at: 0, values: 0 };
+    let mut reader = Reader { text, bytes: text.as_bytes(), at: 0, values: 0 };
     let value = reader.value(0)?;
     reader.skip_spaces();
     if reader.at != reader.bytes.len() {
@@ -81,12 +84,13 @@ pub fn parse(text: &str) -> Result<Json, String> {
 }
 
 struct Reader<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     at: usize,
     values: u32,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn error(&self, what: &str) -> String {
         format!("is not valid JSON: {what} at byte {}", self.at)
     }
@@ -106,7 +110,7 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn literal(&mut self, word: &str, value: Json) -> Result<Json, String> {
+    fn literal(&mut self, word: &str, value: Json<'a>) -> Result<Json<'a>, String> {
         if !self.bytes[self.at..].starts_with(word.as_bytes()) {
             return Err(self.error("unknown literal"));
         }
@@ -114,7 +118,7 @@ impl Reader<'_> {
         Ok(value)
     }
 
-    fn value(&mut self, depth: u32) -> Result<Json, String> {
+    fn value(&mut self, depth: u32) -> Result<Json<'a>, String> {
         self.values += 1;
         if self.values > JSON_VALUES_MAX {
             return Err(format!("holds more than {JSON_VALUES_MAX} values"));
@@ -140,7 +144,7 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn array(&mut self, depth: u32) -> Result<Json, String> {
+    fn array(&mut self, depth: u32) -> Result<Json<'a>, String> {
         self.deeper(depth)?;
         self.at += 1;
         let mut items = Vec::new();
@@ -163,7 +167,7 @@ impl Reader<'_> {
         }
     }
 
-    fn object(&mut self, depth: u32) -> Result<Json, String> {
+    fn object(&mut self, depth: u32) -> Result<Json<'a>, String> {
         self.deeper(depth)?;
         self.at += 1;
         let mut entries = Vec::new();
@@ -193,7 +197,7 @@ impl Reader<'_> {
         }
     }
 
-    fn number(&mut self) -> Result<Json, String> {
+    fn number(&mut self) -> Result<Json<'a>, String> {
         let start = self.at;
         let digits = |reader: &mut Self| {
             let from = reader.at;
@@ -225,28 +229,38 @@ impl Reader<'_> {
                 return Err(self.error("malformed number"));
             }
         }
-        let text = std::str::from_utf8(&self.bytes[start..self.at]).expect("ASCII");
-        Ok(Json::Number(text.to_string()))
+        // Digits, signs, '.', 'e': ASCII, so these are character boundaries.
+        Ok(Json::Number(&self.text[start..self.at]))
     }
 
-    fn string(&mut self) -> Result<String, String> {
+    /// A string: borrowed from the text when it has no escape.
+    fn string(&mut self) -> Result<Cow<'a, str>, String> {
         self.at += 1; // the opening quote
-        let mut out = String::new();
+        let start = self.at;
+        let mut out: Option<String> = None;
         loop {
-            let start = self.at;
+            let run = self.at;
             while self.bytes.get(self.at).is_some_and(|&b| b != b'"' && b != b'\\' && b >= 0x20) {
                 self.at += 1;
             }
-            // The input is a &str, and the run stops at ASCII: a valid UTF-8 slice.
-            out.push_str(std::str::from_utf8(&self.bytes[start..self.at]).expect("UTF-8"));
+            // Runs end at ASCII ('"', '\\', a control byte): character boundaries.
             match self.bytes.get(self.at) {
                 Some(b'"') => {
+                    let last = &self.text[run..self.at];
                     self.at += 1;
-                    return Ok(out);
+                    return Ok(match out {
+                        None => Cow::Borrowed(&self.text[start..self.at - 1]),
+                        Some(mut owned) => {
+                            owned.push_str(last);
+                            Cow::Owned(owned)
+                        }
+                    });
                 }
                 Some(b'\\') => {
+                    let owned = out.get_or_insert_with(String::new);
+                    owned.push_str(&self.text[run..self.at]);
                     self.at += 1;
-                    self.escape(&mut out)?;
+                    self.escape(owned)?;
                 }
                 Some(_) => return Err(self.error("a control character in a string")),
                 None => return Err(self.error("an unterminated string")),
@@ -593,6 +607,6 @@ mod tests {
         object.str("id", "x").opt_str("r", None).amount("a", 0.3).bool("ok", true).int("n", -4);
         object.finish();
         assert_eq!(out, r#"{"id":"x","r":null,"a":0.3,"ok":true,"n":-4}"#);
-        assert_eq!(parse(&out).unwrap().get("a"), Some(&Json::Number("0.3".into())));
+        assert_eq!(parse(&out).unwrap().get("a"), Some(&Json::Number("0.3")));
     }
 }

@@ -13,6 +13,8 @@
 //! clock to a copy, so they never write and always see a committed snapshot.
 
 use super::sorted_map::SortedMap;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use super::amount::{describe_number, micros_to_f64, multiply_micros_ceil};
 use super::api::*;
@@ -31,7 +33,7 @@ use super::keys::{
 };
 use super::ledger_event::{page_of, EventKind, EventRecord, LedgerPage, PAGE_SCHEMA};
 use super::limits::{
-    COMMIT_ATTEMPTS_MAX, EVENTS_PER_OPERATION_MAX, LEDGER_PAGE_EVENTS, LEDGER_TAIL_EVENTS_MAX, METADATA_ENTRIES_MAX,
+    COMMIT_ATTEMPTS_MAX, EVENTS_PER_OPERATION_MAX, RECORDS_CACHED_MAX, LEDGER_PAGE_EVENTS, LEDGER_TAIL_EVENTS_MAX, METADATA_ENTRIES_MAX,
     PRIORITY_MAX, RESERVATION_TTL_MS_MAX, TIME_MS_MAX,
 };
 use super::locks::ScopeLocks;
@@ -67,6 +69,82 @@ pub struct Ledger<S: Store, E: Environment> {
     key_prefix: String,
     locks: ScopeLocks,
     usage_low_thresholds: Vec<u32>,
+    cache: RecordCache,
+}
+
+/// When this instance may answer from what it committed or read before,
+/// without a `get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Every operation reads the store (several instances, no compare-and-set).
+    None,
+    /// Writes start from the cached record, and compare-and-set refuses them
+    /// if another writer moved on; reads still go to the store.
+    Validated,
+    /// This instance is the store's only writer (a Durable Object): writes
+    /// and reads alike use the cache, so a warm pool needs no `get` at all.
+    Exclusive,
+}
+
+/// Scope heads and accounts as last committed or read by this instance,
+/// bounded (`RECORDS_CACHED_MAX` each; a full cache starts over).
+#[derive(Debug)]
+struct RecordCache {
+    mode: CacheMode,
+    heads: RefCell<SortedMap<Rc<ScopeHead>>>,
+    accounts: RefCell<SortedMap<AccountState>>,
+}
+
+impl RecordCache {
+    fn head(&self, key: &str, for_write: bool) -> Option<Rc<ScopeHead>> {
+        let usable = match self.mode {
+            CacheMode::None => false,
+            CacheMode::Validated => for_write,
+            CacheMode::Exclusive => true,
+        };
+        if !usable {
+            return None;
+        }
+        self.heads.borrow().get(key).cloned()
+    }
+
+    fn keep_head(&self, key: &str, head: &Rc<ScopeHead>) {
+        if self.mode == CacheMode::None {
+            return;
+        }
+        let mut heads = self.heads.borrow_mut();
+        if heads.len() >= RECORDS_CACHED_MAX && !heads.contains_key(key) {
+            *heads = SortedMap::new();
+        }
+        heads.insert(key.to_string(), Rc::clone(head));
+    }
+
+    fn forget_head(&self, key: &str) {
+        self.heads.borrow_mut().remove(key);
+    }
+
+    fn account(&self, key: &str, for_write: bool) -> Option<AccountState> {
+        let usable = self.mode == CacheMode::Exclusive || (self.mode == CacheMode::Validated && for_write);
+        if !usable {
+            return None;
+        }
+        self.accounts.borrow().get(key).cloned()
+    }
+
+    fn keep_account(&self, key: &str, account: &AccountState) {
+        if self.mode == CacheMode::None {
+            return;
+        }
+        let mut accounts = self.accounts.borrow_mut();
+        if accounts.len() >= RECORDS_CACHED_MAX && !accounts.contains_key(key) {
+            *accounts = SortedMap::new();
+        }
+        accounts.insert(key.to_string(), account.clone());
+    }
+
+    fn forget_account(&self, key: &str) {
+        self.accounts.borrow_mut().remove(key);
+    }
 }
 
 /// A write operation's answer, the events it committed, and the recharges
@@ -206,8 +284,8 @@ impl Transaction {
 /// How the storage protocol ended, before the operation's own result is added.
 #[allow(clippy::large_enum_variant)]
 enum Committed {
-    Applied { head: ScopeHead, now_ms: UnixMs, events: Vec<HostEvent>, recharges: Vec<RechargeRequest> },
-    Repeated { entry: KeyEntry, snapshot: Option<Grant>, head: ScopeHead, now_ms: UnixMs },
+    Applied { head: Rc<ScopeHead>, now_ms: UnixMs, events: Vec<HostEvent>, recharges: Vec<RechargeRequest> },
+    Repeated { entry: KeyEntry, snapshot: Option<Grant>, head: Rc<ScopeHead>, now_ms: UnixMs },
 }
 
 /// How one attempt of the protocol ended.
@@ -225,9 +303,9 @@ enum Attempt {
 #[allow(clippy::large_enum_variant)]
 enum Outcome<T> {
     /// Applied and committed; `head` is the committed head.
-    Applied { value: T, head: ScopeHead, now_ms: UnixMs, events: Vec<HostEvent>, recharges: Vec<RechargeRequest> },
+    Applied { value: T, head: Rc<ScopeHead>, now_ms: UnixMs, events: Vec<HostEvent>, recharges: Vec<RechargeRequest> },
     /// A repeat of an earlier keyed operation: nothing was written.
-    Repeated { entry: KeyEntry, snapshot: Option<Grant>, head: ScopeHead, now_ms: UnixMs },
+    Repeated { entry: KeyEntry, snapshot: Option<Grant>, head: Rc<ScopeHead>, now_ms: UnixMs },
 }
 
 impl<S: Store, E: Environment> Ledger<S, E> {
@@ -236,13 +314,31 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let key_prefix = key_prefix.unwrap_or(KEY_PREFIX_DEFAULT);
         check_key_prefix(key_prefix)?;
         Ok(Self {
-            store,
-            env,
             catalog: Catalog::from_input(catalog)?,
             key_prefix: key_prefix.to_string(),
             locks: ScopeLocks::default(),
             usage_low_thresholds: USAGE_LOW_THRESHOLDS_DEFAULT.to_vec(),
+            cache: RecordCache {
+                mode: if store.capabilities().compare_and_set { CacheMode::Validated } else { CacheMode::None },
+                heads: RefCell::default(),
+                accounts: RefCell::default(),
+            },
+            store,
+            env,
         })
+    }
+
+    /// Declares this instance the store's only writer (one per Durable
+    /// Object): heads and accounts it committed or read are kept in memory
+    /// and trusted, so a warm pool costs no `get`. Another writer of the same
+    /// store would then lose updates — keep it off unless that cannot happen.
+    pub fn exclusive(mut self) -> Self {
+        self.cache.mode = CacheMode::Exclusive;
+        self
+    }
+
+    pub fn cache_mode(&self) -> CacheMode {
+        self.cache.mode
     }
 
     /// Sets the low-balance thresholds (remaining-balance percentages, each in
@@ -312,20 +408,42 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         Box::pin(writes.apply(&self.store))
     }
 
-    /// Writes one commit record outside a scope commit (an account), with
+    /// Writes an account (a commit record outside a scope commit), with
     /// compare-and-set where the store offers it. `Ok(false)`: a conflict.
-    async fn put_commit_record(&self, key: String, value: String, expected_version: u64) -> LedgerResult<bool> {
-        let record = CommitRecord { key, value, expected_version };
+    async fn put_account(&self, key: String, account: &AccountState, expected_version: u64) -> LedgerResult<bool> {
+        let record = CommitRecord { key: key.clone(), value: account.encode(), expected_version };
         let set = WriteSet { before: Vec::new(), commits: vec![record] };
-        Ok(self.apply_writes(set).await? == Applied::Written)
+        let applied = self.apply_writes(set).await;
+        match &applied {
+            Ok(Applied::Written) => self.cache.keep_account(&key, account),
+            _ => self.cache.forget_account(&key),
+        }
+        Ok(applied? == Applied::Written)
     }
 
+    /// The scope's committed head, for reading (from the cache when exclusive).
     async fn load_head(&self, scope: &Scope) -> LedgerResult<ScopeHead> {
+        Ok((*self.shared_head(scope, false).await?).clone())
+    }
+
+    /// The scope's head as last committed or read: from the cache when its
+    /// mode allows (`for_write`: compare-and-set will check it), else the store.
+    async fn shared_head(&self, scope: &Scope, for_write: bool) -> LedgerResult<Rc<ScopeHead>> {
+        Ok(self.shared_head_from(scope, for_write).await?.0)
+    }
+
+    /// `shared_head`, and whether it came from the cache.
+    async fn shared_head_from(&self, scope: &Scope, for_write: bool) -> LedgerResult<(Rc<ScopeHead>, bool)> {
         let key = scope.head_key(&self.key_prefix);
-        match self.get(&key).await? {
-            Some(text) => ScopeHead::decode(&key, scope, &text),
-            None => Ok(ScopeHead::empty(scope)),
+        if let Some(head) = self.cache.head(&key, for_write) {
+            return Ok((head, true));
         }
+        let head = Rc::new(match self.get(&key).await? {
+            Some(text) => ScopeHead::decode(&key, scope, &text)?,
+            None => ScopeHead::empty(scope),
+        });
+        self.cache.keep_head(&key, &head);
+        Ok((head, false))
     }
 
     /// The committed events of page `page` of `head`'s ledger: from the head's
@@ -349,12 +467,22 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         Ok(LedgerPage::decode(&key, page, &text)?.events)
     }
 
-    async fn load_account(&self, customer_id: &str, currency_id: &str) -> LedgerResult<AccountState> {
+    /// A customer's account in one currency (`for_write`: see `shared_head`).
+    async fn load_account_for(&self, customer_id: &str, currency_id: &str, for_write: bool) -> LedgerResult<AccountState> {
         let key = account_key(&self.key_prefix, customer_id, currency_id);
-        match self.get(&key).await? {
-            Some(text) => AccountState::decode(&key, customer_id, currency_id, &text),
-            None => Ok(AccountState::empty(customer_id, currency_id)),
+        if let Some(account) = self.cache.account(&key, for_write) {
+            return Ok(account);
         }
+        let account = match self.get(&key).await? {
+            Some(text) => AccountState::decode(&key, customer_id, currency_id, &text)?,
+            None => AccountState::empty(customer_id, currency_id),
+        };
+        self.cache.keep_account(&key, &account);
+        Ok(account)
+    }
+
+    async fn load_account(&self, customer_id: &str, currency_id: &str) -> LedgerResult<AccountState> {
+        self.load_account_for(customer_id, currency_id, true).await
     }
 
     /// Looks `claim` up among the remembered keys of the scope.
@@ -452,18 +580,17 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         step: &mut dyn FnMut(&mut Transaction) -> LedgerResult<Option<KeyEntry>>,
     ) -> LedgerResult<Attempt> {
         let now_ms = self.now_ms()?;
-        let head = self.load_head(scope).await?;
+        let (before, cached) = self.shared_head_from(scope, true).await?;
         if let Some(claim) = claim {
-            if let Some((entry, snapshot)) = self.find_key(scope, &head, claim).await? {
+            if let Some((entry, snapshot)) = self.find_key(scope, &before, claim).await? {
                 claim.check_repeat(&entry)?;
-                let (head, _) = self.advanced_copy(head, now_ms)?;
-                return Ok(Attempt::Done(Committed::Repeated { entry, snapshot, head, now_ms }));
+                let (head, _) = self.advanced_copy((*before).clone(), now_ms)?;
+                return Ok(Attempt::Done(Committed::Repeated { entry, snapshot, head: Rc::new(head), now_ms }));
             }
         }
-        let before = head;
         let mut tx = Transaction {
             ids: IdSource { stream: ids_stream, drawn: 0, next_seq: before.grant_seq },
-            head: before.clone(),
+            head: (*before).clone(),
             events: Vec::new(),
             now_ms,
             notes: Vec::new(),
@@ -471,7 +598,18 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             index_grants: Vec::new(),
         };
         tx.advance_clock()?;
-        let key_entry = step(&mut tx)?;
+        let key_entry = match step(&mut tx) {
+            Ok(entry) => entry,
+            // A refusal writes nothing, so no compare-and-set would catch a
+            // cached head another writer has moved past: refuse only on what
+            // the store holds (an exclusive instance's cache is what it holds).
+            Err(_) if cached && self.cache.mode == CacheMode::Validated => {
+                let key = scope.head_key(&self.key_prefix);
+                self.cache.forget_head(&key);
+                return Ok(Attempt::Conflict { key });
+            }
+            Err(error) => return Err(error),
+        };
         tx.advance_clock()?;
         let mut writes = WriteSet::default();
         let mut sink = EventSink::new(scope, &scope.stem(&self.key_prefix), before.version + 1);
@@ -481,6 +619,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let mut recharges = Vec::new();
         let mut recharge_events = Vec::new();
         let mut _account_guards = Vec::new();
+        let mut written_accounts = Vec::new();
         for currency_id in debited_currencies(&before, &tx.head) {
             let account_key = account_key(&self.key_prefix, &scope.customer_id, &currency_id);
             _account_guards.push(self.locks.lock(account_key.clone()).await);
@@ -493,7 +632,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             if request.is_some() || released {
                 account.version = read_version + 1;
                 let value = account.encode();
-                writes.commits.push(CommitRecord { key: account_key, value, expected_version: read_version });
+                writes.commits.push(CommitRecord { key: account_key.clone(), value, expected_version: read_version });
+                written_accounts.push((account_key, account));
             }
             recharges.extend(request);
         }
@@ -533,16 +673,27 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         // never lands, the account holds a reservation the next debit of this
         // scope finds void (see `release_phantom_recharges`); until then the
         // monthly cap errs toward spending less, never more.
-        let head_record = CommitRecord {
-            key: scope.head_key(&self.key_prefix),
-            value: head.encode(),
-            expected_version: before.version,
-        };
+        let head_key = scope.head_key(&self.key_prefix);
+        let head_record = CommitRecord { key: head_key.clone(), value: head.encode(), expected_version: before.version };
         writes.commits.push(head_record);
-        match self.apply_writes(writes).await? {
-            Applied::Written => Ok(Attempt::Done(Committed::Applied { head, now_ms, events: sink.events, recharges })),
-            Applied::Conflict { key } => Ok(Attempt::Conflict { key }),
+        let applied = self.apply_writes(writes).await;
+        if !matches!(applied, Ok(Applied::Written)) {
+            // Refused, or failed with the outcome unknown: read the store next time.
+            self.cache.forget_head(&head_key);
+            for (key, _) in &written_accounts {
+                self.cache.forget_account(key);
+            }
+            return match applied? {
+                Applied::Conflict { key } => Ok(Attempt::Conflict { key }),
+                Applied::Written => unreachable!("matched above"),
+            };
         }
+        let head = Rc::new(head);
+        self.cache.keep_head(&head_key, &head);
+        for (key, account) in &written_accounts {
+            self.cache.keep_account(key, account);
+        }
+        Ok(Attempt::Done(Committed::Applied { head, now_ms, events: sink.events, recharges }))
     }
 
     /// Moves every full page of committed events out of `head`'s tail into a
@@ -1005,7 +1156,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             };
             sink.push(&input.currency_id, now_ms, body);
             account.config = Some(config);
-            if self.put_commit_record(key.clone(), account.encode(), read_version).await? {
+            if self.put_account(key.clone(), &account, read_version).await? {
                 return Ok(WriteResult {
                     result: RechargeConfigOutput::new(&account, month_of(now_ms)),
                     events: sink.events,
@@ -1026,7 +1177,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         check_id("currencyId", &input.currency_id)?;
         self.catalog.currency(&input.currency_id)?;
         let now_ms = self.now_ms()?;
-        let account = self.load_account(&input.customer_id, &input.currency_id).await?;
+        let account = self.load_account_for(&input.customer_id, &input.currency_id, false).await?;
         Ok(RechargeConfigOutput::new(&account, month_of(now_ms)))
     }
 
@@ -1156,7 +1307,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 });
             }
             account.version = read_version + 1;
-            if self.put_commit_record(key.clone(), account.encode(), read_version).await? {
+            if self.put_account(key.clone(), &account, read_version).await? {
                 return Ok((expiration, account_events));
             }
         }

@@ -2,7 +2,7 @@
 
 use super::sorted_map::SortedMap;
 
-use super::decode::{self, Decoded, Fields};
+use super::decode::{At, self, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
 use super::json::{self, Json, ObjectWriter};
 use super::limits::LEDGER_PAGE_EVENTS;
@@ -91,7 +91,7 @@ impl EventRecord {
         o.finish();
     }
 
-    pub fn read(value: &Json, path: &str) -> Decoded<Self> {
+    pub fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         let kind = f.unsigned("k");
         let kind = *EventKind::ALL
@@ -144,7 +144,7 @@ impl LedgerPage {
     pub fn decode(key: &str, page: u64, text: &str) -> LedgerResult<Self> {
         let value = json::parse(text).map_err(|reason| LedgerError::corrupt(key, reason))?;
         let read = || -> Decoded<Self> {
-            let f = Fields::of(&value, "page")?;
+            let f = Fields::of(&value, &At::Root("page"))?;
             f.finish(Self {
                 schema: f.unsigned("v") as u32,
                 page: f.unsigned("p"),

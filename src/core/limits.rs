@@ -85,6 +85,10 @@ pub const COMMIT_ATTEMPTS_MAX: u32 = 8;
 /// Larger write sets send their order-independent part in several batches first.
 pub const BATCH_ENTRIES_MAX: usize = 128;
 
+/// Scope heads, and accounts, one instance keeps in memory (see `CacheMode`);
+/// a full cache starts over. About 1,000 × a few KB: a few MB at most.
+pub const RECORDS_CACHED_MAX: usize = 1_024;
+
 /// Ledger events or grants returned by one query page.
 pub const PAGE_LIMIT_MAX: u32 = 1_000;
 pub const PAGE_LIMIT_DEFAULT: u32 = 100;

@@ -8,7 +8,7 @@
 use super::sorted_map::SortedMap;
 use std::cmp::Ordering;
 
-use super::decode::{self, Decoded, Fields};
+use super::decode::{At, self, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
 use super::idempotency::IDEMPOTENCY_RECENT_MAX;
 use super::json::{Json, ObjectWriter};
@@ -198,7 +198,7 @@ impl Grant {
         o.finish();
     }
 
-    pub fn read(value: &Json, path: &str) -> Decoded<Self> {
+    pub fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         let index = |name: &str, len: usize| -> usize {
             let at = f.unsigned(name) as usize;
@@ -256,7 +256,7 @@ impl Pool {
         o.finish();
     }
 
-    pub fn read(value: &Json, path: &str) -> Decoded<Self> {
+    pub fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         let alerts = f
             .opt("al", |value, path| {

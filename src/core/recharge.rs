@@ -10,7 +10,7 @@
 //! concurrent debit sees it and never starts a second recharge.
 
 use super::amount::AmountInput;
-use super::decode::{self, Decoded, Fields, FromJson};
+use super::decode::{At, self, Decoded, Fields, FromJson};
 use super::error::{LedgerError, LedgerResult};
 use super::json::{self, Json, ObjectWriter, ToJson};
 use super::keys::check_id;
@@ -178,8 +178,8 @@ impl AccountState {
         out
     }
 
-    fn read(value: &Json) -> Decoded<Self> {
-        let f = Fields::of(value, "account")?;
+    fn read(value: &Json<'_>) -> Decoded<Self> {
+        let f = Fields::of(value, &At::Root("account"))?;
         let config = f.opt("cf", |value, path| {
             let c = Fields::of(value, path)?;
             c.finish(RechargeConfig {
@@ -346,7 +346,7 @@ pub struct RechargeOutcomeInput {
 }
 
 impl FromJson for SaveRechargeConfigInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         let threshold_types = [("CREDIT_AMOUNT", ThresholdType::CreditAmount)];
         f.finish(Self {
@@ -364,7 +364,7 @@ impl FromJson for SaveRechargeConfigInput {
 }
 
 impl FromJson for GetRechargeConfigInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -374,7 +374,7 @@ impl FromJson for GetRechargeConfigInput {
 }
 
 impl FromJson for RechargeOutcomeInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self { recharge_id: f.string("rechargeId"), reason: f.opt_string("reason") })
     }

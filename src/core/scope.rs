@@ -5,7 +5,7 @@
 //! records written before it are unreachable until it names them.
 
 use super::catalog::PlanCredit;
-use super::decode::{self, Decoded, Fields};
+use super::decode::{At, self, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
 use super::idempotency::{KeyEntry, IDEMPOTENCY_RECENT_MAX};
 use super::json::{self, Json, ObjectWriter};
@@ -51,7 +51,7 @@ impl SubscriptionState {
         o.finish();
     }
 
-    fn read(value: &Json, path: &str) -> Decoded<Self> {
+    fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         let f = Fields::of(value, path)?;
         f.finish(Self {
             id: f.string("i"),
@@ -211,8 +211,8 @@ impl ScopeHead {
         out
     }
 
-    fn read(value: &Json) -> Decoded<Self> {
-        let f = Fields::of(value, "head")?;
+    fn read(value: &Json<'_>) -> Decoded<Self> {
+        let f = Fields::of(value, &At::Root("head"))?;
         f.finish(Self {
             schema: f.unsigned("v") as u32,
             customer_id: f.string("c"),

@@ -5,7 +5,7 @@
 //! scope that does not hold the id, which lookups report as `NOT_FOUND`: an
 //! index record is a hint, the scope head is the truth.
 
-use super::decode::{Decoded, Fields};
+use super::decode::{At, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
 use super::json::{self, ObjectWriter};
 use super::keys::Scope;
@@ -35,7 +35,7 @@ impl ScopeIndexRecord {
     pub fn decode(key: &str, text: &str) -> LedgerResult<Scope> {
         let value = json::parse(text).map_err(|reason| LedgerError::corrupt(key, reason))?;
         let read = || -> Decoded<ScopeIndexRecord> {
-            let f = Fields::of(&value, "index")?;
+            let f = Fields::of(&value, &At::Root("index"))?;
             f.finish(ScopeIndexRecord {
                 schema: f.unsigned("v") as u32,
                 customer_id: f.string("c"),

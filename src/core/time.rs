@@ -3,7 +3,7 @@
 //! The core never reads a clock. Dates cross the JS boundary as epoch
 //! milliseconds or ISO-8601 strings and leave it as ISO-8601 strings.
 
-use super::decode::{self, Decoded};
+use super::decode::{At, self, Decoded};
 use super::error::{LedgerError, LedgerResult};
 use super::json::Json;
 use super::limits::TIME_MS_MAX;
@@ -28,10 +28,10 @@ impl Default for TimeInput {
 }
 
 impl decode::FromJson for TimeInput {
-    fn from_json(value: &Json, path: &str) -> Decoded<Self> {
+    fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
         match value {
             Json::Number(_) => decode::number(value, path).map(TimeInput::EpochMs),
-            Json::String(text) => Ok(TimeInput::Iso(text.clone())),
+            Json::String(text) => Ok(TimeInput::Iso(text.to_string())),
             other => Err(decode::wrong(path, "a Date, epoch milliseconds or an ISO-8601 string", other)),
         }
     }

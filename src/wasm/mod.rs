@@ -166,7 +166,7 @@ impl CreditLedger {
                 let read = crate::core::json::parse(&text)
                     .map_err(|reason| LedgerError::invalid("usageLowThresholds", reason))
                     .and_then(|list| {
-                        decode::list(&list, "usageLowThresholds", decode::number).map_err(|error| {
+                        decode::list(&list, &decode::At::Root("usageLowThresholds"), decode::number).map_err(|error| {
                             LedgerError::invalid("usageLowThresholds", format!("{} {}", error.field, error.reason))
                         })
                     });
@@ -179,6 +179,14 @@ impl CreditLedger {
             Ledger::new(store, JsEnvironment { now }, catalog, key_prefix.as_deref()).map_err(to_js_error)?;
         if let Some(thresholds) = thresholds {
             ledger = ledger.with_usage_low_thresholds(&thresholds).map_err(to_js_error)?;
+        }
+        match field("exclusive") {
+            value if value.is_undefined() || value.is_null() => {}
+            value => match value.as_bool() {
+                Some(true) => ledger = ledger.exclusive(),
+                Some(false) => {}
+                None => return Err(to_js_error(LedgerError::invalid("exclusive", "must be true or false"))),
+            },
         }
         Ok(CreditLedger { inner: Rc::new(ledger), hooks: Rc::new(hooks) })
     }

@@ -102,6 +102,14 @@ export interface CreditLedgerOptions {
   onRecharge?: (request: RechargeRequest) => unknown | Promise<unknown>;
   /** Remaining-balance percentages for `credits.balance.usage_low`; default `[80, 50, 20]`. */
   usageLowThresholds?: number[];
+  /**
+   * This ledger is the only writer of `kv` — one `CreditLedger` per Durable Object, or per
+   * process over a store nothing else writes. It then keeps the scope heads and accounts it
+   * committed or read in memory and trusts them: a warm pool costs no `kv.get` at all. Another
+   * writer of the same store would lose updates, so leave it off unless that cannot happen.
+   * (With `kv.putIfVersion`, writes use the cache anyway — compare-and-set checks it.) Default `false`.
+   */
+  exclusive?: boolean;
 }
 
 export type GrantType = "PAID" | "PROMOTIONAL" | "RECURRING" | "OVERDRAFT";

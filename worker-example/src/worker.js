@@ -169,7 +169,8 @@ export class CustomerLedger {
     // Durable Object storage is the ledger's kv: get/put return Promises, and
     // the object's input gates keep each operation's reads and writes together.
     // `putMany` is storage.put(entries): an operation's writes land in one
-    // atomic call. No putIfVersion: this object is the customer's only writer.
+    // atomic call. No putIfVersion: this object is the customer's only writer,
+    // which `exclusive` declares — a warm pool then needs no storage read.
     const storage = ctx.storage;
     this.ledger = new CreditLedger({
       kv: {
@@ -178,6 +179,7 @@ export class CustomerLedger {
         putMany: (entries) => storage.put(entries),
       },
       catalog: CATALOG,
+      exclusive: true,
     });
     // Publishing to KV leaves the object's input gate (KV is not its storage),
     // so publishes are chained: each reads the balance when its turn comes, and

@@ -74,7 +74,8 @@ impl Instances {
 
     fn build(&self, index: usize) -> Rc<SimLedger> {
         let kv = SimKv { store: Rc::clone(&self.store), instance: index };
-        Rc::new(Ledger::new(kv, self.clock.clone(), (self.catalog)(), None).expect("the simulation ledger builds"))
+        let ledger = Ledger::new(kv, self.clock.clone(), (self.catalog)(), None).expect("the simulation ledger builds");
+        Rc::new(if self.store.profile.exclusive { ledger.exclusive() } else { ledger })
     }
 
     /// A fresh instance with faults off, for audits: it reads only what is stored.

@@ -7,7 +7,8 @@
 //!
 //! Each seed draws a host profile. Odd seeds: one instance over a store
 //! without compare-and-set (a Durable Object), with concurrent operations
-//! interleaved inside the instance. Even seeds: two instances sharing a store
+//! interleaved inside the instance (half of them `exclusive`: the instance
+//! trusts the heads it cached). Even seeds: two instances sharing a store
 //! with compare-and-set, writing concurrently, with stale reads. Every seed:
 //! puts that fail before landing or land and lose their acknowledgement,
 //! failing gets, crashes in the middle of a write (the instance and its
@@ -49,7 +50,13 @@ thread_local! {
 
 fn profile_of(seed: u64) -> Profile {
     let shared = seed % 2 == 0;
-    Profile { compare_and_set: shared, batch: seed % 4 < 2, stale_reads: shared, instances: if shared { 2 } else { 1 } }
+    Profile {
+        compare_and_set: shared,
+        batch: seed % 4 < 2,
+        stale_reads: shared,
+        instances: if shared { 2 } else { 1 },
+        exclusive: !shared && seed % 8 >= 4,
+    }
 }
 
 struct Run {
@@ -318,8 +325,9 @@ fn main() {
         }
     }
     let shared = (first..first + seeds).filter(|s| profile_of(*s).instances > 1).count();
+    let exclusive = (first..first + seeds).filter(|s| profile_of(*s).exclusive).count();
     println!(
-        "sim: {seeds} seeds x {ops} operations passed ({shared} with two instances sharing a compare-and-set store, {} with one instance; {rounds} rounds, scopes {})",
+        "sim: {seeds} seeds x {ops} operations passed ({shared} with two instances sharing a compare-and-set store, {} with one instance, {exclusive} of those exclusive; {rounds} rounds, scopes {})",
         seeds as usize - shared,
         RESOURCES.len()
     );

@@ -52,6 +52,8 @@ pub struct Profile {
     pub stale_reads: bool,
     /// Ledger instances writing the store concurrently.
     pub instances: usize,
+    /// The one instance is declared the only writer: it trusts its cache.
+    pub exclusive: bool,
 }
 
 /// Faults per thousand calls.
