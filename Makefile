@@ -47,7 +47,7 @@ npm-deps: node_modules/.installed
 
 # Debian's Chromium for the preview-page test (apt-get, as root, only when missing).
 browser-deps:
-	@bash scripts/ensure-chromium.sh
+	@bash scripts/ensure-apt.sh /usr/bin/chromium chromium "the browser test (js-tests/browser.test.mjs)"
 
 # cargo-fuzz for `make fuzz` (not needed by `make test`, which runs the harnesses as tests).
 fuzz-deps:

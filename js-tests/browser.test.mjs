@@ -8,7 +8,7 @@
 // typing without a single request, the charts and the usage breakdown render.
 // A screenshot goes to js-tests/artifacts/preview.png.
 //
-//   scripts/ensure-chromium.sh && node --test js-tests/browser.test.mjs   (after `make build`)
+//   scripts/ensure-apt.sh /usr/bin/chromium chromium && node --test js-tests/browser.test.mjs   (after `make build`)
 //
 // Without /usr/bin/chromium the test is skipped, except under CI (CI set),
 // where a missing browser is a failure.
@@ -58,7 +58,7 @@ const FAVICON = /\/favicon\.ico\b/;
 const besidesFavicon = (lines) => lines.filter((line) => !FAVICON.test(line));
 
 const SKIP = !existsSync(CHROMIUM) && !process.env.CI
-  ? `${CHROMIUM} is missing: run scripts/ensure-chromium.sh (as root) to install Debian's chromium. Under CI this test fails instead of skipping.`
+  ? `${CHROMIUM} is missing: run scripts/ensure-apt.sh /usr/bin/chromium chromium (as root) to install Debian's chromium. Under CI this test fails instead of skipping.`
   : false;
 if (SKIP) console.log(`# browser.test.mjs skipped: ${SKIP}`);
 
@@ -80,7 +80,7 @@ describe("balance-preview page in headless Chromium", { skip: SKIP, timeout: 180
   const apiBalances = new Map(); // pool name → currentBalance from GET /v1/credits/balance
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (CI=${process.env.CI}): scripts/ensure-chromium.sh should have installed it`);
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (CI=${process.env.CI}): scripts/ensure-apt.sh /usr/bin/chromium chromium should have installed it`);
     const { chromium } = await import("playwright-core");
     worker = await startWorker();
 
