@@ -5,6 +5,9 @@
 #   make test       cargo test, the Node, workerd and headless-Chromium tests of the built package, and the simulator
 #   make sim        the deterministic fault-injecting simulator alone (SEEDS=200 OPS=2000 by default)
 #   make fuzz       the cargo-fuzz targets in fuzz/, FUZZ_SECONDS each (default 60)
+#   make bench      the package against its native core, RateLimiterMemory and RateLimiterRedis: one table, bench/results.json
+#   make bench-check  the benchmark's deterministic budgets (wasm gzip size, store calls and bytes per op); part of make test
+#   make bench-deps   redis-server for make bench (Debian package, installed when missing)
 # They install what they need (rust target, wasm-bindgen CLI, npm packages, Chromium) first.
 
 SHELL := /bin/bash
@@ -20,7 +23,7 @@ export PATH := $(CARGO_BIN):$(PATH)
 RUST_SOURCES := $(shell find src -type f) Cargo.toml $(wildcard Cargo.lock)
 PKG_SOURCES := $(wildcard pkg-template/*) scripts/build-pkg.mjs
 
-.PHONY: deps rust-deps npm-deps browser-deps fuzz-deps build test cargo-test js-test sim fuzz demo demo-node serve clean
+.PHONY: deps rust-deps npm-deps browser-deps fuzz-deps bench-deps build test cargo-test js-test sim fuzz bench bench-check demo demo-node serve clean
 
 # The deterministic simulator's run: seeds × operations (`make sim SEEDS=1000` runs more).
 SEEDS ?= 200
@@ -52,6 +55,10 @@ browser-deps:
 # cargo-fuzz for `make fuzz` (not needed by `make test`, which runs the harnesses as tests).
 fuzz-deps:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2
+
+# Debian's redis-server for the RateLimiterRedis contestant of `make bench` (the bench starts and stops its own).
+bench-deps:
+	@bash scripts/ensure-apt.sh /usr/bin/redis-server redis-server "the Redis contestant of make bench"
 
 deps: rust-deps npm-deps
 
@@ -89,7 +96,18 @@ fuzz: fuzz-deps
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
 	done
 
-test: cargo-test js-test sim
+test: cargo-test js-test sim bench-check
+
+## Benchmark ----------------------------------------------------------------------
+
+# Op counts: BENCH_OPS (per stream), BENCH_GROWTH_SAMPLE_OPS, BENCH_MEMORY_OPS,
+# BENCH_COLD_START_RUNS, BENCH_WORKERD_RUNS (see bench/bench.mjs).
+bench: build bench-deps
+	node bench/bench.mjs
+
+# Sizes and counts only, never wall-clock time: BENCH_GZIP_BUDGET_BYTES overrides the .wasm gzip budget.
+bench-check: build
+	node bench/check.mjs
 
 ## Demo -------------------------------------------------------------------------
 

@@ -41,8 +41,14 @@ fn setup() -> BenchLedger {
         let who = format!(r#""customerId":"bench-customer","resourceId":"ws-{pool}""#);
         block_on(ledger.provision_subscription(input(&format!(r#"{{{who},"planId":"plan-bench"}}"#)))).unwrap();
         let grants = [
-            format!(r#"{{{who},"currencyId":"credits","amount":500000,"priority":0,"grantType":"PROMOTIONAL","expireAt":{}}}"#, T0_MS + 10 * 86_400_000),
-            format!(r#"{{{who},"currencyId":"credits","amount":1000000,"priority":1,"expireAt":{}}}"#, T0_MS + 30 * 86_400_000),
+            format!(
+                r#"{{{who},"currencyId":"credits","amount":500000,"priority":0,"grantType":"PROMOTIONAL","expireAt":{}}}"#,
+                T0_MS + 10 * 86_400_000
+            ),
+            format!(
+                r#"{{{who},"currencyId":"credits","amount":1000000,"priority":1,"expireAt":{}}}"#,
+                T0_MS + 30 * 86_400_000
+            ),
             format!(r#"{{{who},"currencyId":"credits","amount":2000000,"priority":2}}"#),
         ];
         for grant in grants {

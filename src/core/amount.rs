@@ -5,7 +5,7 @@
 //! noise of one; anything with real precision below a micro is rejected rather
 //! than silently rounded. Decimal strings are parsed exactly.
 
-use super::decode::{At, self, Decoded};
+use super::decode::{self, At, Decoded};
 use super::error::{LedgerError, LedgerResult};
 use super::json::Json;
 use super::limits::{AMOUNT_MICROS_MAX, MICROS_PER_CREDIT};

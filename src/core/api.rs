@@ -8,7 +8,7 @@
 use super::sorted_map::SortedMap;
 
 use super::amount::{micros_to_f64, AmountInput};
-use super::decode::{At, self, Decoded, Fields, FromJson};
+use super::decode::{self, At, Decoded, Fields, FromJson};
 use super::error::{LedgerError, LedgerResult};
 use super::formula::DimensionValue;
 use super::json::{Json, ObjectWriter, ToJson};

@@ -4,7 +4,7 @@
 use super::sorted_map::SortedMap;
 
 use super::amount::AmountInput;
-use super::decode::{At, self, Decoded, Fields, FromJson};
+use super::decode::{self, At, Decoded, Fields, FromJson};
 use super::error::{LedgerError, LedgerResult};
 use super::formula::Formula;
 use super::json::{Json, ObjectWriter};

@@ -111,7 +111,9 @@ pub fn string(value: &Json<'_>, at: &At<'_>) -> Decoded<String> {
 /// Reads a JS number (what `JSON.stringify` wrote for it).
 pub fn number(value: &Json<'_>, at: &At<'_>) -> Decoded<f64> {
     match value {
-        Json::Number(text) => super::json::number_value(text).ok_or_else(|| DecodeError::at(at, "must be a finite number")),
+        Json::Number(text) => {
+            super::json::number_value(text).ok_or_else(|| DecodeError::at(at, "must be a finite number"))
+        }
         other => Err(wrong(at, "a finite number", other)),
     }
 }

@@ -157,18 +157,21 @@ impl ToJson for HostEvent {
 #[derive(Debug)]
 pub struct EventSink {
     scope: Scope,
-    message_stem: String,
+    /// `fingerprint(stem)` and the commit version: message ids are built from
+    /// them only when an event is pushed (most writes push none).
+    stem_fingerprint: String,
+    version: u64,
     pub events: Vec<HostEvent>,
 }
 
 impl EventSink {
     /// `version` is the commit these events belong to.
     pub fn new(scope: &Scope, stem: &str, version: u64) -> Self {
-        Self { scope: scope.clone(), message_stem: format!("{}-{version}", fingerprint(stem)), events: Vec::new() }
+        Self { scope: scope.clone(), stem_fingerprint: fingerprint(stem), version, events: Vec::new() }
     }
 
     pub fn push(&mut self, currency_id: &str, at_ms: UnixMs, body: EventBody) {
-        let message_id = format!("{}-{}", self.message_stem, self.events.len());
+        let message_id = format!("{}-{}-{}", self.stem_fingerprint, self.version, self.events.len());
         self.events.push(HostEvent {
             message_id,
             customer_id: self.scope.customer_id.clone(),

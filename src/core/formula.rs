@@ -200,7 +200,10 @@ pub enum DimensionValue {
 }
 
 impl crate::core::decode::FromJson for DimensionValue {
-    fn from_json(value: &crate::core::json::Json<'_>, path: &crate::core::decode::At<'_>) -> crate::core::decode::Decoded<Self> {
+    fn from_json(
+        value: &crate::core::json::Json<'_>,
+        path: &crate::core::decode::At<'_>,
+    ) -> crate::core::decode::Decoded<Self> {
         use crate::core::json::Json;
         match value {
             Json::Bool(flag) => Ok(DimensionValue::Flag(*flag)),

@@ -7,7 +7,10 @@
 //! describes a committed operation, and no crash can leave a key both unapplied
 //! and remembered, or applied and forgotten.
 
-use super::decode::{At, self, Decoded, Fields};
+use std::rc::Rc;
+
+use super::decode::{self, At, Decoded, Fields};
+use super::encoded::Encoded;
 use super::error::{LedgerError, LedgerResult};
 use super::json::{self, Json, ObjectWriter};
 use super::pool::Grant;
@@ -58,6 +61,11 @@ impl OperationKind {
 }
 
 impl KeyEntry {
+    /// The committed entry with its text kept (see `encoded.rs`).
+    pub fn committed(self) -> Rc<Encoded<Self>> {
+        Encoded::new(self, Self::write)
+    }
+
     /// Stored as `{"k":key,"o":kind,"f":fingerprint,"c":currency,"g"?:grant,"t":ms,"x"?:expires}`.
     pub fn write(&self, out: &mut String) {
         let mut o = ObjectWriter::new(out);
@@ -149,5 +157,6 @@ pub fn fingerprint(payload: &str) -> String {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{hash:016x}")
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    (0..16).rev().map(|nibble| HEX[((hash >> (nibble * 4)) & 0xf) as usize] as char).collect()
 }

@@ -12,7 +12,6 @@
 //! amounts and other JS numbers through `f64` as JS wrote them.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 /// Longest JSON text read (an input, or one stored record).
 pub const JSON_BYTES_MAX: usize = 4 << 20;
@@ -377,30 +376,70 @@ pub fn number_value(text: &str) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
-/// Appends `text` as a JSON string.
+/// Whether `byte` must be escaped inside a JSON string.
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+/// Appends `text` as a JSON string. Ids, keys and names almost never need
+/// escaping, so the common case is one scan and one copy.
 pub fn write_str(out: &mut String, text: &str) {
     out.push('"');
+    let bytes = text.as_bytes();
     let mut start = 0;
-    for (index, byte) in text.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
+    for (index, &byte) in bytes.iter().enumerate() {
+        if !needs_escape(byte) {
+            continue;
+        }
         out.push_str(&text[start..index]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
+        out.push('\\');
+        match byte {
+            b'"' | b'\\' => out.push(byte as char),
+            b'\n' => out.push('n'),
+            b'\r' => out.push('r'),
+            b'\t' => out.push('t'),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("u00");
+                out.push(HEX[usize::from(byte >> 4)] as char);
+                out.push(HEX[usize::from(byte & 0xf)] as char);
+            }
         }
         start = index + 1;
     }
     out.push_str(&text[start..]);
     out.push('"');
+}
+
+/// Appends the decimal digits of `value`, without `core::fmt` (which is slow
+/// and large for a hot path that writes a dozen integers per record).
+pub fn write_u64(out: &mut String, value: u64) {
+    write_u64_padded(out, value, 1);
+}
+
+/// `write_u64`, zero-padded to at least `width` digits (at most 20).
+pub fn write_u64_padded(out: &mut String, mut value: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    let start = at.min(digits.len() - width.clamp(1, digits.len()));
+    // ASCII digits: always valid UTF-8.
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or("0"));
+}
+
+/// Appends `value` in decimal.
+pub fn write_i64(out: &mut String, value: i64) {
+    if value < 0 {
+        out.push('-');
+    }
+    write_u64(out, value.unsigned_abs());
 }
 
 /// Appends an amount of micros as an exact decimal number (`-12.5`, `0.000001`):
@@ -410,15 +449,16 @@ pub fn write_micros(out: &mut String, micros: i64) {
     if micros < 0 {
         out.push('-');
     }
-    let _ = write!(out, "{}", magnitude / 1_000_000);
-    let fraction = magnitude % 1_000_000;
+    write_u64(out, magnitude / 1_000_000);
+    let mut fraction = magnitude % 1_000_000;
     if fraction != 0 {
-        let mut digits = format!("{fraction:06}");
-        while digits.ends_with('0') {
-            digits.pop();
-        }
         out.push('.');
-        out.push_str(&digits);
+        let mut scale = 100_000;
+        while fraction != 0 {
+            out.push((b'0' + (fraction / scale) as u8) as char);
+            fraction %= scale;
+            scale /= 10;
+        }
     }
 }
 
@@ -437,11 +477,17 @@ impl<'a> ObjectWriter<'a> {
 
     /// Starts a member; the caller writes its value into the returned buffer.
     pub fn key(&mut self, key: &str) -> &mut String {
-        if !self.first {
-            self.out.push(',');
-        }
+        self.out.push_str(if self.first { "" } else { "," });
         self.first = false;
-        write_str(self.out, key);
+        // Most names are the library's own identifiers; user names (metadata
+        // keys, group values) can hold anything and are escaped.
+        if key.bytes().any(needs_escape) {
+            write_str(self.out, key);
+        } else {
+            self.out.push('"');
+            self.out.push_str(key);
+            self.out.push('"');
+        }
         self.out.push(':');
         self.out
     }
@@ -469,8 +515,7 @@ impl<'a> ObjectWriter<'a> {
     }
 
     pub fn int(&mut self, key: &str, value: i64) -> &mut Self {
-        let out = self.key(key);
-        let _ = write!(out, "{value}");
+        write_i64(self.key(key), value);
         self
     }
 
@@ -545,8 +590,19 @@ mod tests {
         let Json::Object(entries) = &value else { panic!() };
         assert_eq!(
             entries[0].1,
-            Json::Array(vec![Json::Number("1".into()), Json::Number("-2.5e-3".into()), Json::Bool(true), Json::Null])
+            Json::Array(vec![Json::Number("1"), Json::Number("-2.5e-3"), Json::Bool(true), Json::Null])
         );
+    }
+
+    #[test]
+    fn user_member_names_are_escaped_and_read_back() {
+        let mut out = String::new();
+        let mut o = ObjectWriter::new(&mut out);
+        o.str("a\u{1}\"\\\n", "v\u{1f}").int("n", -7);
+        o.finish();
+        assert_eq!(out, r#"{"a\u0001\"\\\n":"v\u001f","n":-7}"#);
+        let value = parse(&out).unwrap();
+        assert_eq!(value.get("a\u{1}\"\\\n"), Some(&Json::String("v\u{1f}".into())));
     }
 
     #[test]

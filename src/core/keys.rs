@@ -13,6 +13,7 @@
 //! | idempotency record | `/i/{len}:{key}` | `IdempotencyRecord` JSON |
 
 use super::error::{LedgerError, LedgerResult};
+use super::json::write_u64;
 use super::limits::{ID_BYTES_MAX, KEY_BYTES_MAX, KEY_PREFIX_BYTES_MAX};
 
 // Longest key: prefix, "/s/", two ids, "/i/", an idempotency key, each id with a
@@ -24,14 +25,14 @@ pub const KEY_PREFIX_DEFAULT: &str = "credit-pools";
 
 /// `{prefix}/g/{len}:{grant id}`: which scope holds a grant.
 pub fn grant_index_key(prefix: &str, grant_id: &str) -> String {
-    let mut key = format!("{prefix}/g/");
+    let mut key = keyed(prefix, "/g/");
     push_id(&mut key, grant_id);
     key
 }
 
 /// `{prefix}/u/{len}:{subscription id}`: which scope holds a subscription.
 pub fn subscription_index_key(prefix: &str, subscription_id: &str) -> String {
-    let mut key = format!("{prefix}/u/");
+    let mut key = keyed(prefix, "/u/");
     push_id(&mut key, subscription_id);
     key
 }
@@ -39,7 +40,7 @@ pub fn subscription_index_key(prefix: &str, subscription_id: &str) -> String {
 /// `{prefix}/a/{len}:{customer}{len}:{currency}`: a customer's recharge
 /// configuration and monthly spend in one currency (all its pools share it).
 pub fn account_key(prefix: &str, customer_id: &str, currency_id: &str) -> String {
-    let mut key = format!("{prefix}/a/");
+    let mut key = keyed(prefix, "/a/");
     push_id(&mut key, customer_id);
     push_id(&mut key, currency_id);
     key
@@ -47,7 +48,7 @@ pub fn account_key(prefix: &str, customer_id: &str, currency_id: &str) -> String
 
 /// `{prefix}/r/{len}:{reservation id}`: which scope holds a reservation.
 pub fn reservation_index_key(prefix: &str, reservation_id: &str) -> String {
-    let mut key = format!("{prefix}/r/");
+    let mut key = keyed(prefix, "/r/");
     push_id(&mut key, reservation_id);
     key
 }
@@ -75,8 +76,16 @@ pub fn check_key_prefix(prefix: &str) -> LedgerResult<()> {
     Ok(())
 }
 
+/// `{prefix}{kind}` with room for the ids that follow.
+fn keyed(prefix: &str, kind: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + kind.len() + 48);
+    key.push_str(prefix);
+    key.push_str(kind);
+    key
+}
+
 fn push_id(key: &mut String, id: &str) {
-    key.push_str(&id.len().to_string());
+    write_u64(key, id.len() as u64);
     key.push(':');
     key.push_str(id);
 }
@@ -120,11 +129,16 @@ impl Scope {
     }
 
     pub fn head_key(&self, prefix: &str) -> String {
-        format!("{}/h", self.stem(prefix))
+        let mut key = self.stem(prefix);
+        key.push_str("/h");
+        key
     }
 
     pub fn page_key(&self, prefix: &str, page: u64) -> String {
-        format!("{}/l/{page}", self.stem(prefix))
+        let mut key = self.stem(prefix);
+        key.push_str("/l/");
+        write_u64(&mut key, page);
+        key
     }
 
     pub fn idempotency_key(&self, prefix: &str, idempotency_key: &str) -> String {

@@ -31,10 +31,10 @@ use super::keys::{
     account_key, check_id, check_key_prefix, grant_index_key, reservation_index_key, subscription_index_key, Scope,
     KEY_PREFIX_DEFAULT,
 };
-use super::ledger_event::{page_of, EventKind, EventRecord, LedgerPage, PAGE_SCHEMA};
+use super::ledger_event::{page_of, EventKind, EventRecord, LedgerPage};
 use super::limits::{
-    COMMIT_ATTEMPTS_MAX, EVENTS_PER_OPERATION_MAX, RECORDS_CACHED_MAX, LEDGER_PAGE_EVENTS, LEDGER_TAIL_EVENTS_MAX, METADATA_ENTRIES_MAX,
-    PRIORITY_MAX, RESERVATION_TTL_MS_MAX, TIME_MS_MAX,
+    COMMIT_ATTEMPTS_MAX, EVENTS_PER_OPERATION_MAX, LEDGER_PAGE_EVENTS, LEDGER_TAIL_EVENTS_MAX, METADATA_ENTRIES_MAX,
+    PRIORITY_MAX, RECORDS_CACHED_MAX, RESERVATION_TTL_MS_MAX, TIME_MS_MAX,
 };
 use super::locks::ScopeLocks;
 use super::pool::{Grant, GrantIds, GrantStatus, GrantType, Pool, Reservation};
@@ -454,7 +454,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         if first_seq >= paged_count {
             let start = ((first_seq - paged_count) as usize).min(head.tail.len());
             let end = (start + LEDGER_PAGE_EVENTS as usize).min(head.tail.len());
-            return Ok(head.tail[start..end].to_vec());
+            return Ok(head.tail[start..end].iter().map(|event| EventRecord::clone(event)).collect());
         }
         let key = scope.page_key(&self.key_prefix, page);
         let text = self.get(&key).await?.ok_or_else(|| {
@@ -468,7 +468,12 @@ impl<S: Store, E: Environment> Ledger<S, E> {
     }
 
     /// A customer's account in one currency (`for_write`: see `shared_head`).
-    async fn load_account_for(&self, customer_id: &str, currency_id: &str, for_write: bool) -> LedgerResult<AccountState> {
+    async fn load_account_for(
+        &self,
+        customer_id: &str,
+        currency_id: &str,
+        for_write: bool,
+    ) -> LedgerResult<AccountState> {
         let key = account_key(&self.key_prefix, customer_id, currency_id);
         if let Some(account) = self.cache.account(&key, for_write) {
             return Ok(account);
@@ -493,7 +498,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         claim: &Claim,
     ) -> LedgerResult<Option<(KeyEntry, Option<Grant>)>> {
         if let Some(entry) = head.recent_keys.iter().find(|entry| entry.key == claim.key) {
-            return Ok(Some((entry.clone(), None)));
+            return Ok(Some((KeyEntry::clone(entry), None)));
         }
         let key = scope.idempotency_key(&self.key_prefix, &claim.key);
         match self.get(&key).await? {
@@ -674,7 +679,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         // scope finds void (see `release_phantom_recharges`); until then the
         // monthly cap errs toward spending less, never more.
         let head_key = scope.head_key(&self.key_prefix);
-        let head_record = CommitRecord { key: head_key.clone(), value: head.encode(), expected_version: before.version };
+        let head_record =
+            CommitRecord { key: head_key.clone(), value: head.encode(), expected_version: before.version };
         writes.commits.push(head_record);
         let applied = self.apply_writes(writes).await;
         if !matches!(applied, Ok(Applied::Written)) {
@@ -714,11 +720,11 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let flushed = std::mem::replace(&mut head.tail, rest);
         for (page, chunk) in (first_page..).zip(flushed.chunks(page_events)) {
             assert_eq!(chunk.len(), page_events);
-            let value = LedgerPage { schema: PAGE_SCHEMA, page, events: chunk.to_vec() }.encode();
+            let value = LedgerPage::encode_committed(page, chunk);
             writes.push((scope.page_key(&self.key_prefix, page), value));
         }
         head.event_count += events.len() as u64;
-        head.tail.extend(events);
+        head.tail.extend(events.into_iter().map(EventRecord::committed));
         assert!(head.tail.len() <= LEDGER_TAIL_EVENTS_MAX);
         assert_eq!(head.paged_count() % LEDGER_PAGE_EVENTS, 0);
     }
@@ -781,14 +787,14 @@ impl<S: Store, E: Environment> Ledger<S, E> {
     /// Pushes a new key into the head's window; returns the record of the key it evicts.
     fn remember_key(&self, head: &mut ScopeHead, entry: Option<KeyEntry>) -> Option<IdempotencyRecord> {
         let entry = entry?;
-        head.recent_keys.push(entry);
+        head.recent_keys.push(entry.committed());
         if head.recent_keys.len() <= IDEMPOTENCY_RECENT_MAX {
             return None;
         }
         let oldest = head.recent_keys.remove(0);
         let grant_snapshot =
             oldest.grant_id.as_deref().and_then(|id| head.find_grant(id)).map(|(_, grant)| grant.clone());
-        Some(IdempotencyRecord { schema: RECORD_SCHEMA, entry: oldest, grant_snapshot })
+        Some(IdempotencyRecord { schema: RECORD_SCHEMA, entry: KeyEntry::clone(&oldest), grant_snapshot })
     }
 
     /// A copy of `head` brought to `now_ms`, and the events that would be

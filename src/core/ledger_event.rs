@@ -1,8 +1,11 @@
 //! Ledger events as stored (compact field names) and as paged in the store.
 
+use std::rc::Rc;
+
+use super::encoded::{write_list, Encoded};
 use super::sorted_map::SortedMap;
 
-use super::decode::{At, self, Decoded, Fields};
+use super::decode::{self, At, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
 use super::json::{self, Json, ObjectWriter};
 use super::limits::LEDGER_PAGE_EVENTS;
@@ -62,6 +65,11 @@ pub struct EventRecord {
 }
 
 impl EventRecord {
+    /// The committed event with its text kept (see `encoded.rs`).
+    pub fn committed(self) -> Rc<Encoded<Self>> {
+        Encoded::new(self, Self::write)
+    }
+
     pub fn new(kind: EventKind, timestamp_ms: UnixMs, currency_id: &str, amount_micros: i64, grant_id: &str) -> Self {
         assert!(amount_micros >= 0);
         Self {
@@ -165,10 +173,19 @@ impl LedgerPage {
     }
 
     pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(64 + 110 * self.events.len());
+        Self::encode_with(self.schema, self.page, |out| write_events(out, &self.events))
+    }
+
+    /// The page `page` holding `events` (committed, so their text is at hand).
+    pub fn encode_committed(page: u64, events: &[Rc<Encoded<EventRecord>>]) -> String {
+        Self::encode_with(PAGE_SCHEMA, page, |out| write_list(out, events))
+    }
+
+    fn encode_with(schema: u32, page: u64, write: impl FnOnce(&mut String)) -> String {
+        let mut out = String::with_capacity(64 + 128 * LEDGER_PAGE_EVENTS as usize);
         let mut o = ObjectWriter::new(&mut out);
-        o.int("v", i64::from(self.schema)).int("p", self.page as i64);
-        write_events(o.key("e"), &self.events);
+        o.int("v", i64::from(schema)).int("p", page as i64);
+        write(o.key("e"));
         o.finish();
         out
     }

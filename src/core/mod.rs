@@ -9,6 +9,7 @@ pub mod api;
 pub mod catalog;
 pub mod commit;
 pub mod decode;
+pub mod encoded;
 pub mod error;
 pub mod events;
 pub mod formula;

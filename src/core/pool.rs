@@ -8,7 +8,7 @@
 use super::sorted_map::SortedMap;
 use std::cmp::Ordering;
 
-use super::decode::{At, self, Decoded, Fields};
+use super::decode::{self, At, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
 use super::idempotency::IDEMPOTENCY_RECENT_MAX;
 use super::json::{Json, ObjectWriter};

@@ -10,7 +10,7 @@
 //! concurrent debit sees it and never starts a second recharge.
 
 use super::amount::AmountInput;
-use super::decode::{At, self, Decoded, Fields, FromJson};
+use super::decode::{self, At, Decoded, Fields, FromJson};
 use super::error::{LedgerError, LedgerResult};
 use super::json::{self, Json, ObjectWriter, ToJson};
 use super::keys::check_id;

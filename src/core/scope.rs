@@ -4,13 +4,16 @@
 //! the single write that commits an operation; ledger pages and idempotency
 //! records written before it are unreachable until it names them.
 
+use std::rc::Rc;
+
 use super::catalog::PlanCredit;
-use super::decode::{At, self, Decoded, Fields};
+use super::decode::{self, At, Decoded, Fields};
+use super::encoded::{write_list, Encoded};
 use super::error::{LedgerError, LedgerResult};
 use super::idempotency::{KeyEntry, IDEMPOTENCY_RECENT_MAX};
 use super::json::{self, Json, ObjectWriter};
 use super::keys::Scope;
-use super::ledger_event::{write_events, EventRecord};
+use super::ledger_event::EventRecord;
 use super::limits::{
     AMOUNT_MICROS_MAX, CURRENCIES_MAX, LEDGER_PAGE_EVENTS, LEDGER_TAIL_EVENTS_MAX, PLAN_ENTRIES_MAX,
     RECURRING_PERIODS_PER_ADVANCE_MAX, TIME_MS_MAX,
@@ -46,7 +49,7 @@ impl SubscriptionState {
         let mut o = ObjectWriter::new(out);
         o.str("i", &self.id).str("p", &self.plan_id).int("s", self.start_ms).int("t", self.created_at_ms);
         o.list("cr", &self.credits, PlanCredit::write);
-        o.list("pg", &self.periods_granted, |period, out| out.push_str(&period.to_string()));
+        o.list("pg", &self.periods_granted, |period, out| json::write_i64(out, *period));
         o.some_str("x", self.transferred_to.as_deref());
         o.finish();
     }
@@ -115,11 +118,11 @@ pub struct ScopeHead {
     pub subscription: Option<SubscriptionState>,
     pub pools: Vec<Pool>,
     /// The newest idempotency keys, committed with the head (see `idempotency.rs`).
-    pub recent_keys: Vec<KeyEntry>,
+    pub recent_keys: Vec<Rc<Encoded<KeyEntry>>>,
     /// The newest committed ledger events, not yet in a page: sequence numbers
     /// `paged_count() .. event_count`. The next write moves every full page of
     /// them into its own record, so appending never reads or rewrites a page.
-    pub tail: Vec<EventRecord>,
+    pub tail: Vec<Rc<Encoded<EventRecord>>>,
 }
 
 impl ScopeHead {
@@ -202,10 +205,10 @@ impl ScopeHead {
         }
         o.list("p", &self.pools, Pool::write);
         if !self.recent_keys.is_empty() {
-            o.list("k", &self.recent_keys, KeyEntry::write);
+            write_list(o.key("k"), &self.recent_keys);
         }
         if !self.tail.is_empty() {
-            write_events(o.key("t"), &self.tail);
+            write_list(o.key("t"), &self.tail);
         }
         o.finish();
         out
@@ -223,8 +226,8 @@ impl ScopeHead {
             updated_at_ms: f.integer("u"),
             subscription: f.opt("s", SubscriptionState::read),
             pools: f.req("p", |v, p| decode::list(v, p, Pool::read)),
-            recent_keys: f.list_or_empty("k", KeyEntry::read),
-            tail: f.list_or_empty("t", EventRecord::read),
+            recent_keys: f.list_or_empty("k", |v, p| KeyEntry::read(v, p).map(KeyEntry::committed)),
+            tail: f.list_or_empty("t", |v, p| EventRecord::read(v, p).map(EventRecord::committed)),
         })
     }
 

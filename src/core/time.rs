@@ -3,7 +3,7 @@
 //! The core never reads a clock. Dates cross the JS boundary as epoch
 //! milliseconds or ISO-8601 strings and leave it as ISO-8601 strings.
 
-use super::decode::{At, self, Decoded};
+use super::decode::{self, At, Decoded};
 use super::error::{LedgerError, LedgerResult};
 use super::json::Json;
 use super::limits::TIME_MS_MAX;
@@ -108,7 +108,24 @@ pub fn format_iso(ms: UnixMs) -> String {
     let (year, month, day) = civil_from_days(days);
     let (hours, minutes) = (in_day / 3_600_000, in_day / 60_000 % 60);
     let (seconds, millis) = (in_day / 1000 % 60, in_day % 1000);
-    format!("{year:04}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}.{millis:03}Z")
+    let mut out = String::with_capacity(24);
+    let fields =
+        [(year, 4, '-'), (i64::from(month), 2, '-'), (i64::from(day), 2, 'T'), (hours, 2, ':'), (minutes, 2, ':')];
+    for (value, width, separator) in fields {
+        push_padded(&mut out, value, width);
+        out.push(separator);
+    }
+    push_padded(&mut out, seconds, 2);
+    out.push('.');
+    push_padded(&mut out, millis, 3);
+    out.push('Z');
+    out
+}
+
+/// `value` (not negative) in decimal, zero-padded to `width` digits.
+fn push_padded(out: &mut String, value: i64, width: usize) {
+    debug_assert!(value >= 0);
+    super::json::write_u64_padded(out, value.unsigned_abs(), width);
 }
 
 /// Parses `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)`.

@@ -1,5 +1,7 @@
 //! The host's `kv` object and clock, seen through the core's traits.
 
+use std::cell::RefCell;
+
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -122,10 +124,38 @@ impl Store for JsStore {
     }
 }
 
+/// Random words drawn from the host per `crypto.getRandomValues` call: one
+/// call costs microseconds in Node (most of a warm write, drawn per word).
+const RANDOM_WORDS_PER_DRAW: usize = 32;
+
 /// The host clock (`now`, or `Date.now`) and `crypto.getRandomValues`.
 #[derive(Debug)]
 pub(crate) struct JsEnvironment {
-    pub(crate) now: Option<Function>,
+    now: Option<Function>,
+    /// Words drawn but not yet used, and how many of them are used.
+    random: RefCell<([u64; RANDOM_WORDS_PER_DRAW], usize)>,
+}
+
+impl JsEnvironment {
+    pub(crate) fn new(now: Option<Function>) -> Self {
+        Self { now, random: RefCell::new(([0; RANDOM_WORDS_PER_DRAW], RANDOM_WORDS_PER_DRAW)) }
+    }
+}
+
+/// Fills `words` from the platform, or from `Math.random` where the platform
+/// refuses randomness (workerd at global scope): ids stay unique in practice.
+fn draw_random(words: &mut [u64; RANDOM_WORDS_PER_DRAW]) {
+    let mut bytes = [0u8; 8 * RANDOM_WORDS_PER_DRAW];
+    let from_platform = getrandom::fill(&mut bytes).is_ok();
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        *word = if from_platform {
+            u64::from_le_bytes(chunk.try_into().unwrap_or_default())
+        } else {
+            let high = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+            let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+            (high << 32) | low
+        };
+    }
 }
 
 impl Environment for JsEnvironment {
@@ -148,14 +178,14 @@ impl Environment for JsEnvironment {
     }
 
     fn random_u64(&self) -> u64 {
-        let mut bytes = [0u8; 8];
-        if getrandom::fill(&mut bytes).is_err() {
-            // Only reachable where the platform refuses randomness (workerd at
-            // global scope); ids then fall back to Math.random, still unique in practice.
-            let high = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-            let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-            return (high << 32) | low;
+        // Borrowed only inside this synchronous call.
+        let mut random = self.random.borrow_mut();
+        let (words, used) = &mut *random;
+        if *used == RANDOM_WORDS_PER_DRAW {
+            draw_random(words);
+            *used = 0;
         }
-        u64::from_le_bytes(bytes)
+        *used += 1;
+        words[*used - 1]
     }
 }

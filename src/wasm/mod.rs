@@ -176,7 +176,7 @@ impl CreditLedger {
         let catalog_text = input_text("catalog", &field("catalog")).map_err(to_js_error)?;
         let catalog = CatalogInput::from_json_text(&catalog_text, "catalog").map_err(to_js_error)?;
         let mut ledger =
-            Ledger::new(store, JsEnvironment { now }, catalog, key_prefix.as_deref()).map_err(to_js_error)?;
+            Ledger::new(store, JsEnvironment::new(now), catalog, key_prefix.as_deref()).map_err(to_js_error)?;
         if let Some(thresholds) = thresholds {
             ledger = ledger.with_usage_low_thresholds(&thresholds).map_err(to_js_error)?;
         }

@@ -1,0 +1,21 @@
+// Child of bench/bench.mjs: Node cold start of credit-pools. Prints one JSON
+// line: ms from this process's time origin (its start) until the first
+// reportUsage resolved, and ms from just before the dynamic import (module
+// load + wasm compile + instantiate) until then. The ledger needs a
+// subscription before it can price usage, so "first op" includes one
+// provisionSubscription.
+// The workload module is imported statically (before the clock starts): only
+// credit-pools is inside the measured import.
+import { syncMapKv } from "../kv.mjs";
+import { BenchClock, CUSTOMER_ID, PLAN_ID, createBenchLedger, usageInput } from "../workload.mjs";
+
+const beforeImportMs = performance.now();
+const { CreditLedger } = await import("credit-pools");
+const importedMs = performance.now();
+const kv = syncMapKv();
+const ledger = createBenchLedger(CreditLedger, { kv, clock: new BenchClock() });
+const first = usageInput(0);
+await ledger.provisionSubscription({ customerId: CUSTOMER_ID, resourceId: first.resourceId, planId: PLAN_ID });
+await ledger.reportUsage(first);
+const doneMs = performance.now();
+console.log(JSON.stringify({ sinceProcessStartMs: doneMs, importMs: importedMs - beforeImportMs, importToFirstOpMs: doneMs - beforeImportMs }));
