@@ -8,6 +8,7 @@
 #   make bench      the package against its native core, RateLimiterMemory and RateLimiterRedis: one table, bench/results.json
 #   make bench-check  the benchmark's deterministic budgets (wasm gzip size, store calls and bytes per op); part of make test
 #   make bench-deps   redis-server for make bench (Debian package, installed when missing)
+#   make profile    where a reportUsage's time goes: the native core under callgrind, the package under node --cpu-prof
 # They install what they need (rust target, wasm-bindgen CLI, npm packages, Chromium) first.
 
 SHELL := /bin/bash
@@ -23,7 +24,7 @@ export PATH := $(CARGO_BIN):$(PATH)
 RUST_SOURCES := $(shell find src -type f) Cargo.toml $(wildcard Cargo.lock)
 PKG_SOURCES := $(wildcard pkg-template/*) scripts/build-pkg.mjs
 
-.PHONY: deps rust-deps npm-deps browser-deps fuzz-deps bench-deps build test cargo-test js-test sim fuzz bench bench-check demo demo-node serve clean
+.PHONY: deps rust-deps npm-deps browser-deps fuzz-deps bench-deps build test cargo-test js-test sim fuzz bench bench-check profile demo demo-node serve clean
 
 # The deterministic simulator's run: seeds × operations (`make sim SEEDS=1000` runs more).
 SEEDS ?= 200
@@ -108,6 +109,12 @@ bench: build bench-deps
 # Sizes and counts only, never wall-clock time: BENCH_GZIP_BUDGET_BYTES overrides the .wasm gzip budget.
 bench-check: build
 	node bench/check.mjs
+
+# The profile BENCHMARKS.md quotes (valgrind from Debian, installed when missing).
+profile: build
+	@bash scripts/ensure-apt.sh /usr/bin/valgrind valgrind "the native profile of make profile"
+	cargo build --profile native --bin bench
+	node bench/profile.mjs
 
 ## Demo -------------------------------------------------------------------------
 

@@ -779,7 +779,7 @@ impl ToJson for GrantOutput {
 pub fn write_string_map(out: &mut String, map: &SortedMap<String>) {
     let mut o = ObjectWriter::new(out);
     for (key, value) in map {
-        o.str(key, value);
+        super::json::write_str(o.user_key(key), value);
     }
     o.finish();
 }
@@ -926,7 +926,11 @@ impl ToJson for UsageSeries {
         let group = o.key("group");
         let mut g = ObjectWriter::new(group);
         for (key, value) in &self.group {
-            g.opt_str(key, value.as_deref());
+            let out = g.user_key(key);
+            match value {
+                Some(value) => super::json::write_str(out, value),
+                None => out.push_str("null"),
+            }
         }
         g.finish();
         o.str("currencyId", &self.currency_id).amount("totalCredits", self.total_credits);
