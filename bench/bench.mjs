@@ -68,6 +68,12 @@ const GROWTH_SAMPLE_OPS = countFromEnv("BENCH_GROWTH_SAMPLE_OPS", 1_000);
 const GROWTH_GRANT_WARMUP_OPS = 200;
 /** Store counts are averaged over this many ops: two 32-event ledger pages, so page flushes weigh in evenly. */
 const KV_SAMPLE_OPS = 64;
+/**
+ * The contestants run in this many interleaved rounds (native, wasm-sync, …,
+ * rlf-redis, then again); each row reports the round with the median
+ * throughput, so one hiccup of a shared VM does not become the figure.
+ */
+const ROUNDS = countFromEnv("BENCH_ROUNDS", 3);
 const MEMORY_OPS = countFromEnv("BENCH_MEMORY_OPS", 100_000);
 const COLD_START_RUNS = countFromEnv("BENCH_COLD_START_RUNS", 10);
 const WORKERD_RUNS = countFromEnv("BENCH_WORKERD_RUNS", 7);
@@ -289,6 +295,19 @@ async function benchRedis() {
     client.disconnect();
     await stopChild(redis.server);
   }
+}
+
+/**
+ * One row per (contestant, stream): the round whose throughput is the median
+ * of that row's rounds, with `opsPerSecRounds` (every round's throughput).
+ */
+function medianRounds(rounds) {
+  return rounds[0].map(({ contestant, stream }) => {
+    const mine = rounds.map((rows) => rows.find((row) => row.contestant === contestant && row.stream === stream));
+    const byThroughput = [...mine].sort((a, b) => a.opsPerSec - b.opsPerSec);
+    const chosen = byThroughput[Math.floor((byThroughput.length - 1) / 2)];
+    return { ...chosen, opsPerSecRounds: mine.map((row) => row.opsPerSec) };
+  });
 }
 
 // ---- Store work and cost growth ---------------------------------------------
@@ -540,9 +559,10 @@ function tableRows(results) {
   const section = (title) => rows.push([title]);
   const row = (figure, value, unit = "") => rows.push(["", figure, value, unit]);
 
-  section(`Throughput and latency (${fmt(OPS)} measured ops per stream after ${fmt(WARMUP_OPS)} warm-up; one call at a time)`);
+  section(`Throughput and latency (${fmt(OPS)} measured ops per stream after ${fmt(WARMUP_OPS)} warm-up; one call at a time; the median of ${results.meta.rounds} interleaved rounds, every round's ops/s in brackets)`);
   for (const c of results.contestants) {
-    row(`${c.contestant} · ${c.stream}`, `${fmt(c.opsPerSec)} ops/s`, `p50 ${fmt(c.p50Us, 1)} µs · p99 ${fmt(c.p99Us, 1)} µs`);
+    const spread = c.opsPerSecRounds.length > 1 ? `  [${c.opsPerSecRounds.map((ops) => fmt(ops)).join(", ")}]` : "";
+    row(`${c.contestant} · ${c.stream}`, `${fmt(c.opsPerSec)} ops/s`, `p50 ${fmt(c.p50Us, 1)} µs · p99 ${fmt(c.p99Us, 1)} µs${spread}`);
   }
   section("Ratios");
   const r = results.ratios;
@@ -632,12 +652,20 @@ async function step(label, run) {
 
 async function main() {
   statSync(WASM_PATH); // fails early, naming the file, when `make build` has not run
-  const native = await step("native (cargo run --profile native --bin bench)", benchNative);
-  const wasmSync = await step("wasm-sync", () => benchWasm("wasm-sync", () => syncMapKv()));
-  const wasmAsync = await step("wasm-async", () => benchWasm("wasm-async", () => asyncMapKv()));
-  const rlfMemory = await step("rlf-memory", () => benchRateLimiter("rlf-memory", new RateLimiterMemory(rateLimiterOptions("bench-memory"))));
-  const redis = await step("rlf-redis (redis-server on 127.0.0.1)", benchRedis);
-  const contestants = [...native, ...wasmSync, ...wasmAsync, ...rlfMemory, ...redis.rows];
+  const rounds = [];
+  let redisVersion = "?";
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    const of = `round ${round}/${ROUNDS}`;
+    const native = await step(`native (cargo run --profile native --bin bench), ${of}`, benchNative);
+    const wasmSync = await step(`wasm-sync, ${of}`, () => benchWasm("wasm-sync", () => syncMapKv()));
+    const wasmAsync = await step(`wasm-async, ${of}`, () => benchWasm("wasm-async", () => asyncMapKv()));
+    const rlfMemory = await step(`rlf-memory, ${of}`, () =>
+      benchRateLimiter("rlf-memory", new RateLimiterMemory(rateLimiterOptions(`bench-memory-${round}`))));
+    const redis = await step(`rlf-redis (redis-server on 127.0.0.1), ${of}`, benchRedis);
+    redisVersion = redis.redisVersion;
+    rounds.push([...native, ...wasmSync, ...wasmAsync, ...rlfMemory, ...redis.rows]);
+  }
+  const contestants = medianRounds(rounds);
   const ledgerGrowth = await step("store work and ledger-length growth (fills one pool to 10⁵ events)", ledgerLengthGrowth);
   const activeGrants = await step("active-grant growth", grantCountGrowth);
   const node = await step("Node cold start", nodeColdStart);
@@ -651,8 +679,9 @@ async function main() {
       node: process.version,
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? null,
-      redisVersion: redis.redisVersion,
+      redisVersion,
       ops: OPS,
+      rounds: ROUNDS,
       warmupOps: WARMUP_OPS,
       wasmExclusive: true,
     },
