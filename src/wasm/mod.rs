@@ -32,8 +32,22 @@ pub(crate) type HostLedger = Ledger<JsStore, JsEnvironment>;
 /// One instantiation of the promise plumbing for every method: each method's
 /// future is boxed behind the same trait object instead of monomorphising
 /// `future_to_promise` per method.
-fn spawn_boxed(future: std::pin::Pin<Box<dyn Future<Output = JsResult<JsValue>>>>) -> Promise {
-    future_to_promise(future)
+///
+/// The future is polled once right away. Over a `kv` that answers
+/// synchronously (a `Map`, Durable Object storage's cache hits are still
+/// Promises) the whole operation completes in that poll, and the caller gets
+/// an already settled Promise without the executor's closures and microtasks,
+/// which were a tenth of such a call. Otherwise the future goes to the
+/// executor, whose first poll registers its real waker: every future here
+/// (`JsFuture`, the scope locks) takes the waker of its latest poll, so the
+/// no-op waker of the first poll is never the only one.
+fn spawn_boxed(mut future: std::pin::Pin<Box<dyn Future<Output = JsResult<JsValue>>>>) -> Promise {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(Ok(value)) => Promise::resolve(&value),
+        std::task::Poll::Ready(Err(error)) => Promise::reject(&error),
+        std::task::Poll::Pending => future_to_promise(future),
+    }
 }
 
 #[wasm_bindgen(typescript_custom_section)]
