@@ -124,9 +124,10 @@ impl Store for JsStore {
     }
 }
 
-/// Random words drawn from the host per `crypto.getRandomValues` call: one
-/// call costs microseconds in Node (most of a warm write, drawn per word).
-const RANDOM_WORDS_PER_DRAW: usize = 32;
+/// Random words drawn from the host per `crypto.getRandomValues` call (2 KiB):
+/// in Node a call costs about the same whether it fills 256 bytes or 2 KiB, and
+/// an operation draws two words, so a draw lasts 128 operations.
+const RANDOM_WORDS_PER_DRAW: usize = 256;
 
 /// The host clock (`now`, or `Date.now`) and `crypto.getRandomValues`.
 #[derive(Debug)]
