@@ -8,6 +8,7 @@
 #   make bench      the package against its native core, RateLimiterMemory and RateLimiterRedis: one table, bench/results.json
 #   make bench-check  the benchmark's deterministic budgets (wasm gzip size, store calls and bytes per op); part of make test
 #   make bench-deps   redis-server for make bench (Debian package, installed when missing)
+#   make bench-opt-levels  the .wasm built at opt-level "z" (shipped), "s" and 3: size against wasm speed
 #   make profile    where a reportUsage's time goes: the native core under callgrind, the package under node --cpu-prof
 # They install what they need (rust target, wasm-bindgen CLI, npm packages, Chromium) first.
 
@@ -24,7 +25,7 @@ export PATH := $(CARGO_BIN):$(PATH)
 RUST_SOURCES := $(shell find src -type f) Cargo.toml $(wildcard Cargo.lock)
 PKG_SOURCES := $(wildcard pkg-template/*) scripts/build-pkg.mjs
 
-.PHONY: deps rust-deps npm-deps browser-deps fuzz-deps bench-deps build test cargo-test js-test sim fuzz bench bench-check profile demo demo-node serve clean
+.PHONY: deps rust-deps npm-deps browser-deps fuzz-deps bench-deps build test cargo-test js-test sim fuzz bench bench-check bench-opt-levels profile demo demo-node serve clean
 
 # The deterministic simulator's run: seeds × operations (`make sim SEEDS=1000` runs more).
 SEEDS ?= 200
@@ -109,6 +110,10 @@ bench: build bench-deps
 # Sizes and counts only, never wall-clock time: BENCH_GZIP_BUDGET_BYTES overrides the .wasm gzip budget.
 bench-check: build
 	node bench/check.mjs
+
+# What opt-level "z" costs in speed and saves in size (builds under target/opt-level-*/).
+bench-opt-levels: build
+	node bench/opt-levels.mjs
 
 # The profile BENCHMARKS.md quotes (valgrind from Debian, installed when missing).
 profile: build

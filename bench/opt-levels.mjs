@@ -1,0 +1,94 @@
+// `make bench-opt-levels`: what the release profile's `opt-level` trades.
+// The package ships `opt-level = "z"` (smallest); this builds the same crate
+// at "s" and 3, packages each exactly as `make build` does (wasm-bindgen,
+// then wasm-opt -Oz), and times the reportUsage stream of `make bench` over a
+// sync Map kv with each, in interleaved rounds (median of ROUNDS).
+//
+//   node bench/opt-levels.mjs      (after `make build`; builds under target/opt-level-*/)
+//
+// Environment: BENCH_OPS (measured ops, default 20000), BENCH_ROUNDS (default 3).
+// Run as `node bench/opt-levels.mjs --child <pkg dir>` it is one timed run.
+
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { gzipSync } from "node:zlib";
+import { syncMapKv } from "./kv.mjs";
+import { BenchClock, FIRST_MEASURED_OP, STREAM_REPORT_USAGE, T0_MS, createBenchLedger, runOperation, setupCustomer, warmUp } from "./workload.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const OPS = Number(process.env.BENCH_OPS ?? 20_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** The shipped level first: the others are compared with it. */
+const LEVELS = ["z", "s", "3"];
+const WASM_OPT_FEATURES = ["--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
+  "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"];
+
+if (process.argv[2] === "--child") {
+  await timedRun(process.argv[3]);
+} else {
+  main();
+}
+
+/** One timed run: setup, warm-up, then OPS keyed reportUsage; prints {opsPerSec}. */
+async function timedRun(pkgDir) {
+  const { CreditLedger } = await import(pathToFileURL(path.join(pkgDir, "node.js")).href);
+  const clock = new BenchClock();
+  const ledger = createBenchLedger(CreditLedger, { kv: syncMapKv(), clock });
+  await setupCustomer(ledger);
+  await warmUp(ledger, STREAM_REPORT_USAGE);
+  const started = process.hrtime.bigint();
+  for (let n = FIRST_MEASURED_OP; n < FIRST_MEASURED_OP + OPS; n += 1) {
+    clock.set(T0_MS + n);
+    await runOperation(ledger, STREAM_REPORT_USAGE, n);
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  console.log(JSON.stringify({ opsPerSec: OPS / seconds }));
+}
+
+/** pkg/ for `level`: the shipped one for "z", else a build under target/opt-level-{level}/. */
+function packageFor(level) {
+  if (level === "z") return path.join(ROOT, "pkg");
+  const dir = path.join(ROOT, "target", `opt-level-${level}`);
+  const env = { ...process.env, CARGO_TARGET_DIR: dir, CARGO_PROFILE_RELEASE_OPT_LEVEL: level };
+  process.stderr.write(`opt-levels: building at opt-level ${level} …\n`);
+  execFileSync("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "--lib"], { cwd: ROOT, env, stdio: "inherit" });
+  const bindgen = path.join(dir, "bindgen");
+  rmSync(bindgen, { recursive: true, force: true });
+  execFileSync("wasm-bindgen", ["--target", "web", "--out-dir", bindgen, path.join(dir, "wasm32-unknown-unknown", "release", "credit_pools.wasm")], { stdio: "inherit" });
+  const pkgDir = path.join(dir, "pkg");
+  rmSync(pkgDir, { recursive: true, force: true });
+  mkdirSync(pkgDir, { recursive: true });
+  cpSync(path.join(ROOT, "pkg"), pkgDir, { recursive: true });
+  cpSync(path.join(bindgen, "credit_pools.js"), path.join(pkgDir, "credit_pools.js"));
+  execFileSync(path.join(ROOT, "node_modules", ".bin", "wasm-opt"),
+    ["-Oz", ...WASM_OPT_FEATURES, path.join(bindgen, "credit_pools_bg.wasm"), "-o", path.join(pkgDir, "credit_pools_bg.wasm")], { stdio: "inherit" });
+  return pkgDir;
+}
+
+function main() {
+  statSync(path.join(ROOT, "pkg", "credit_pools_bg.wasm")); // `make build` first
+  const variants = LEVELS.map((level) => {
+    const pkgDir = packageFor(level);
+    const wasm = readFileSync(path.join(pkgDir, "credit_pools_bg.wasm"));
+    return { level, pkgDir, rawBytes: wasm.length, gzipBytes: gzipSync(wasm, { level: 9 }).length, rounds: [] };
+  });
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    for (const variant of variants) {
+      process.stderr.write(`opt-levels: opt-level ${variant.level}, round ${round}/${ROUNDS} …\n`);
+      const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), "--child", variant.pkgDir], { encoding: "utf8" });
+      variant.rounds.push(JSON.parse(out.trim().split("\n").pop()).opsPerSec);
+    }
+  }
+  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+  const shipped = median(variants[0].rounds);
+  const fmt = (value, digits = 0) => value.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  console.log(`\nopt-level of the .wasm vs speed (wasm-sync keyed reportUsage, ${fmt(OPS)} ops, median of ${ROUNDS} interleaved rounds)`);
+  console.log("  opt-level        raw B     gzip B   ops/s (rounds)                         vs z");
+  for (const v of variants) {
+    const ops = median(v.rounds);
+    const rounds = `${fmt(ops)} (${v.rounds.map((r) => fmt(r)).join(", ")})`;
+    console.log(`  ${`"${v.level}"${v.level === "z" ? " (shipped)" : ""}`.padEnd(14)} ${fmt(v.rawBytes).padStart(9)} ${fmt(v.gzipBytes).padStart(10)}   ${rounds.padEnd(38)} ${fmt(ops / shipped, 2)}×`);
+  }
+}
