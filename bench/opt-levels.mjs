@@ -18,12 +18,20 @@ import { syncMapKv } from "./kv.mjs";
 import { BenchClock, FIRST_MEASURED_OP, STREAM_REPORT_USAGE, T0_MS, createBenchLedger, runOperation, setupCustomer, warmUp } from "./workload.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const OPS = Number(process.env.BENCH_OPS ?? 20_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const OPS = countFromEnv("BENCH_OPS", 20_000);
+const ROUNDS = countFromEnv("BENCH_ROUNDS", 3);
 /** The shipped level first: the others are compared with it. */
 const LEVELS = ["z", "s", "3"];
 const WASM_OPT_FEATURES = ["--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
   "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"];
+
+function countFromEnv(name, fallback) {
+  const text = process.env[name];
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
+  return value;
+}
 
 if (process.argv[2] === "--child") {
   await timedRun(process.argv[3]);
@@ -81,6 +89,7 @@ function main() {
       variant.rounds.push(JSON.parse(out.trim().split("\n").pop()).opsPerSec);
     }
   }
+  // The middle round (of an even count, the lower of the two middle ones: a round that happened).
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
   const shipped = median(variants[0].rounds);
   const fmt = (value, digits = 0) => value.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });

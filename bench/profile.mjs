@@ -1,9 +1,11 @@
-// `make profile`: where the time of one keyed reportUsage goes, in the two
-// places BENCHMARKS.md talks about.
+// `make profile`: where the time of the benchmark's operations goes, in the
+// two places BENCHMARKS.md talks about.
 //
 //   1. The native core under callgrind (instructions, deterministic):
 //      `valgrind --tool=callgrind target/native/bench --ops N`, the top
-//      functions by self cost.
+//      functions by self cost. That is bench.rs's whole run: setup, warm-up
+//      and both streams (keyed reportUsage; reports mixed with entitlement
+//      checks), N measured ops each.
 //   2. The npm package in Node under V8's sampling profiler (`--cpu-prof`):
 //      the share of samples in wasm code, in the wasm-bindgen JS glue, in the
 //      host kv, in GC, elsewhere; and the top functions. The profiled package
@@ -21,7 +23,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { syncMapKv } from "./kv.mjs";
-import { BenchClock, STREAM_REPORT_USAGE, FIRST_MEASURED_OP, createBenchLedger, runOperation, setupCustomer, warmUp } from "./workload.mjs";
+import { BenchClock, STREAM_REPORT_USAGE, FIRST_MEASURED_OP, T0_MS, createBenchLedger, runOperation, setupCustomer, warmUp } from "./workload.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const NATIVE_OPS = Number(process.env.PROFILE_NATIVE_OPS ?? 3000);
@@ -39,10 +41,12 @@ if (process.argv[2] === "--child") {
 /** The profiled workload: the reportUsage stream of `make bench` over a sync Map kv. */
 async function profiledChild(pkgDir) {
   const { CreditLedger } = await import(pathToFileURL(path.join(pkgDir, "node.js")).href);
-  const ledger = createBenchLedger(CreditLedger, { kv: syncMapKv(), clock: new BenchClock() });
+  const clock = new BenchClock();
+  const ledger = createBenchLedger(CreditLedger, { kv: syncMapKv(), clock });
   await setupCustomer(ledger);
   await warmUp(ledger, STREAM_REPORT_USAGE);
   for (let n = FIRST_MEASURED_OP; n < FIRST_MEASURED_OP + WASM_OPS; n += 1) {
+    clock.set(T0_MS + n); // as make bench's stream does
     await runOperation(ledger, STREAM_REPORT_USAGE, n);
   }
 }
@@ -66,7 +70,7 @@ function profileNative() {
       if (match[3].includes("PROGRAM TOTALS")) total = instructions;
       else rows.push({ instructions, name: shortName(match[3].replace(/^(\?\?\?|[^\s:]*\/[^\s:]*):/, "")) });
     }
-    console.log(`Native core under callgrind: ${total.toLocaleString("en-US")} instructions for bench --ops ${NATIVE_OPS} (self cost)`);
+    console.log(`Native core under callgrind: ${total.toLocaleString("en-US")} instructions for bench --ops ${NATIVE_OPS} (setup, warm-up, both streams; self cost)`);
     printRows(rows.map((row) => ({ share: row.instructions / total, name: row.name })));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -211,6 +211,21 @@ function throwingGetterObject(rng) {
   return label(object, `{ get ${key}() { throw } }`);
 }
 
+/** Dates whose getTime cannot be read plainly: a Proxy (getTime throws on it), a subclass that throws or lies. */
+function hostileDate(rng) {
+  class ThrowingDate extends Date {
+    getTime() {
+      throw new Error("getTime throws");
+    }
+  }
+  class LyingDate extends Date {
+    getTime() {
+      return { valueOf() { throw new Error("valueOf throws"); } };
+    }
+  }
+  return rng.pick([new Proxy(new Date(T0), {}), new ThrowingDate(T0), new LyingDate(T0)]);
+}
+
 function throwingProxy(rng) {
   const kind = rng.int(0, 3);
   const boom = () => {
@@ -263,7 +278,7 @@ function randomLeaf(rng) {
     case 6:
       return randomString(rng);
     case 7:
-      return rng.pick([new Date(T0), new Date(NaN), new Date(8.64e15), new Date(-8.64e15), new Date(0), new Date(T0 + rng.int(-400, 400) * MS_DAY)]);
+      return rng.pick([new Date(T0), new Date(NaN), new Date(8.64e15), new Date(-8.64e15), new Date(0), new Date(T0 + rng.int(-400, 400) * MS_DAY), hostileDate(rng)]);
     case 8:
       return rng.pick([0n, 1n, -1n, 1000n, 2n ** 64n, -(2n ** 63n)]);
     default:
@@ -768,7 +783,7 @@ function fuzzOptions(rng) {
   // Plausible but broken callables.
   const special = {
     kv: [{ get: 1, put: () => {} }, { get: () => null }, { put: () => {} }, { get: () => { throw new Error("kv get"); }, put: () => {} }, { get: () => 42, put: () => {} }, { get: () => Promise.reject(new Error("kv down")), put: () => Promise.reject("plain string") }, { get: () => "not json", put: () => {} }],
-    now: [() => NaN, () => Infinity, () => -1, () => 8.64e15 + 1, () => "2026-03-01", () => new Date(NaN), () => { throw new Error("clock"); }, () => undefined, () => 1.5, () => 2n ** 70n],
+    now: [() => NaN, () => Infinity, () => -1, () => 8.64e15 + 1, () => "2026-03-01", () => new Date(NaN), () => { throw new Error("clock"); }, () => undefined, () => 1.5, () => 2n ** 70n, () => new Proxy(new Date(T0), {}), () => Object.assign(new Date(T0), { getTime() { throw new Error("getTime"); } })],
     keyPrefix: ["", "a".repeat(64), "a".repeat(65), "bad prefix", "ü", "a/b", "\u0000", ":"],
     usageLowThresholds: [[], [101], [-1], [NaN], [50, 50], Array(1000).fill(1), ["80"], [0, 100], [1e308]],
     onEvent: [() => { throw new Error("onEvent"); }, 1, "fn"],

@@ -18,6 +18,16 @@ extern "C" {
     fn array_check(value: &JsValue) -> Result<bool, JsValue>;
 }
 
+/// The epoch ms of a `Date` (`NaN` for an invalid one), or `None` when reading
+/// it throws or answers something else. A JS exception must never unwind
+/// through wasm: it runs no destructors, so a scope lock would stay held.
+pub(crate) fn date_ms(date: &JsValue) -> Option<f64> {
+    // Looked up and called through catching bindings: a Proxy of a Date or a
+    // subclass may throw from either, or answer a non-number.
+    let get_time = Reflect::get(date, &JsValue::from_str("getTime")).ok()?.dyn_into::<js_sys::Function>().ok()?;
+    get_time.call0(date).ok()?.as_f64()
+}
+
 /// Nesting and size bounds of an input walked here (the deepest real input, a
 /// catalog's `plans[i].creditRates[j].amount`, is 5 levels).
 const INPUT_DEPTH_MAX: u32 = 16;
@@ -123,8 +133,8 @@ fn write_value(out: &mut String, value: &JsValue, path: &str, depth: u32, nodes:
         ));
     }
     let unreadable = |_| LedgerError::invalid(path, "could not be read (a getter or Proxy threw)");
-    if let Some(date) = value.dyn_ref::<Date>() {
-        let ms = date.get_time();
+    if value.is_instance_of::<Date>() {
+        let ms = date_ms(value).ok_or_else(|| LedgerError::invalid(path, "is a Date that could not be read"))?;
         if ms.is_nan() {
             marker(out, "Invalid Date");
         } else {

@@ -1,6 +1,10 @@
 //! The host's callbacks (`onEvent`, `onRecharge`) and background work.
 //!
-//! Events are delivered after the operation that produced them committed; a
+//! Events are delivered after the operation that produced them committed, in
+//! a task of their own (a microtask later, never inside the call that
+//! committed them), one operation's events together and operations in commit
+//! order: an `onEvent` that calls back into the ledger never interleaves its
+//! own events with the ones being delivered, and never grows the stack. A
 //! callback that throws is reported on the console and changes nothing. A
 //! recharge's payment runs in the background, after the debit that started it
 //! has resolved: its outcome is applied by `confirmRecharge` / `failRecharge`
@@ -26,6 +30,11 @@ use crate::core::recharge::RechargeOutcomeInput;
 extern "C" {
     #[wasm_bindgen(js_namespace = console, js_name = error)]
     fn console_error(message: &str);
+}
+
+/// One instantiation of the executor's task for all background work.
+fn spawn_task(task: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
+    spawn_local(task);
 }
 
 #[derive(Debug, Default)]
@@ -55,7 +64,10 @@ impl Hooks {
     /// Not generic: one copy for every operation's result type.
     #[inline(never)]
     fn deliver_all(self: &Rc<Self>, ledger: &Rc<HostLedger>, events: &[HostEvent], recharges: &[RechargeRequest]) {
-        self.deliver(events);
+        if self.on_event.is_some() && !events.is_empty() {
+            let (hooks, events) = (Rc::clone(self), events.to_vec());
+            spawn_task(Box::pin(async move { hooks.deliver(&events) }));
+        }
         for request in recharges {
             self.start_payment(ledger, request.clone());
         }
@@ -75,7 +87,7 @@ impl Hooks {
         let Some(on_recharge) = self.on_recharge.clone() else { return };
         self.background.borrow_mut().in_flight += 1;
         let (hooks, ledger) = (Rc::clone(self), Rc::clone(ledger));
-        spawn_local(async move {
+        spawn_task(Box::pin(async move {
             let paid = pay(&on_recharge, &request).await;
             let input = RechargeOutcomeInput { recharge_id: request.recharge_id.clone(), reason: paid.clone().err() };
             let result = match paid {
@@ -91,7 +103,7 @@ impl Hooks {
                 )),
             }
             hooks.finish_one();
-        });
+        }));
     }
 
     fn finish_one(&self) {

@@ -62,8 +62,13 @@ async fn settle(value: JsValue) -> Result<JsValue, JsValue> {
 
 /// A thrown or rejected JS value as text for an error message.
 pub(crate) fn describe(error: &JsValue) -> String {
-    if let Some(error) = error.dyn_ref::<js_sys::Error>() {
-        return String::from(error.message());
+    // `message` is read with Reflect (a getter may throw, or return a non-string):
+    // a JS exception must never unwind through wasm, which runs no destructors
+    // and would leave the operation's scope lock held.
+    if error.is_instance_of::<js_sys::Error>() {
+        if let Some(message) = Reflect::get(error, &JsValue::from_str("message")).ok().and_then(|m| m.as_string()) {
+            return message;
+        }
     }
     if let Some(text) = error.as_string() {
         return text;
@@ -143,20 +148,25 @@ impl JsEnvironment {
     }
 }
 
-/// Fills `words` from the platform, or from `Math.random` where the platform
-/// refuses randomness (workerd at global scope): ids stay unique in practice.
-fn draw_random(words: &mut [u64; RANDOM_WORDS_PER_DRAW]) {
+/// Fills `words` from the platform; `false` where the platform refuses
+/// randomness (workerd at global scope).
+fn draw_random(words: &mut [u64; RANDOM_WORDS_PER_DRAW]) -> bool {
     let mut bytes = [0u8; 8 * RANDOM_WORDS_PER_DRAW];
-    let from_platform = getrandom::fill(&mut bytes).is_ok();
-    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
-        *word = if from_platform {
-            u64::from_le_bytes(chunk.try_into().unwrap_or_default())
-        } else {
-            let high = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-            let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
-            (high << 32) | low
-        };
+    if getrandom::fill(&mut bytes).is_err() {
+        return false;
     }
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        *word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+    }
+    true
+}
+
+/// One word from `Math.random`, for a draw the platform refused: ids stay
+/// unique in practice, and the next call asks the platform again.
+fn math_random_word() -> u64 {
+    let high = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    (high << 32) | low
 }
 
 impl Environment for JsEnvironment {
@@ -165,9 +175,10 @@ impl Environment for JsEnvironment {
             return Ok(js_sys::Date::now() as UnixMs);
         };
         let value = now.call0(&JsValue::UNDEFINED).map_err(|e| format!("now() threw: {}", describe(&e)))?;
-        let value = match value.dyn_ref::<js_sys::Date>() {
-            Some(date) => date.get_time(),
-            None => value.as_f64().ok_or("now() must return epoch milliseconds (a number) or a Date")?,
+        let value = if value.is_instance_of::<js_sys::Date>() {
+            super::convert::date_ms(&value).ok_or("now() returned a Date whose getTime() threw or is not a number")?
+        } else {
+            value.as_f64().ok_or("now() must return epoch milliseconds (a number) or a Date")?
         };
         if !value.is_finite() || value.fract() != 0.0 {
             return Err(format!(
@@ -183,7 +194,9 @@ impl Environment for JsEnvironment {
         let mut random = self.random.borrow_mut();
         let (words, used) = &mut *random;
         if *used == RANDOM_WORDS_PER_DRAW {
-            draw_random(words);
+            if !draw_random(words) {
+                return math_random_word();
+            }
             *used = 0;
         }
         *used += 1;
