@@ -23,7 +23,7 @@ CARGO_BIN := $(HOME)/.cargo/bin
 export PATH := $(CARGO_BIN):$(PATH)
 
 RUST_SOURCES := $(shell find src -type f) Cargo.toml $(wildcard Cargo.lock)
-PKG_SOURCES := $(wildcard pkg-template/*) scripts/build-pkg.mjs
+PKG_SOURCES := $(wildcard pkg-template/*) scripts/build-pkg.mjs scripts/wasm-opt-features.mjs
 
 .PHONY: deps rust-deps npm-deps browser-deps fuzz-deps bench-deps build test cargo-test js-test sim fuzz bench bench-check bench-opt-levels profile demo demo-node serve clean
 

@@ -14,6 +14,7 @@ import { cpSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
+import { WASM_OPT_FEATURES } from "../scripts/wasm-opt-features.mjs";
 import { syncMapKv } from "./kv.mjs";
 import { BenchClock, FIRST_MEASURED_OP, STREAM_REPORT_USAGE, T0_MS, createBenchLedger, runOperation, setupCustomer, warmUp } from "./workload.mjs";
 
@@ -22,8 +23,6 @@ const OPS = countFromEnv("BENCH_OPS", 20_000);
 const ROUNDS = countFromEnv("BENCH_ROUNDS", 3);
 /** The shipped level first: the others are compared with it. */
 const LEVELS = ["z", "s", "3"];
-const WASM_OPT_FEATURES = ["--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
-  "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"];
 
 function countFromEnv(name, fallback) {
   const text = process.env[name];

@@ -22,6 +22,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } fr
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { WASM_OPT_FEATURES } from "../scripts/wasm-opt-features.mjs";
 import { syncMapKv } from "./kv.mjs";
 import { BenchClock, STREAM_REPORT_USAGE, FIRST_MEASURED_OP, T0_MS, createBenchLedger, runOperation, setupCustomer, warmUp } from "./workload.mjs";
 
@@ -101,10 +102,8 @@ function namedPackage(dir) {
   const raw = path.join(ROOT, "target", "wasm32-unknown-unknown", "release", "credit_pools.wasm");
   const bindgenDir = path.join(dir, "bindgen");
   execFileSync("wasm-bindgen", ["--target", "web", "--out-dir", bindgenDir, raw], { stdio: "inherit" });
-  const features = ["--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
-    "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"];
   const wasmOpt = path.join(ROOT, "node_modules", ".bin", "wasm-opt");
-  execFileSync(wasmOpt, ["-Oz", "-g", "--strip-dwarf", ...features, path.join(bindgenDir, "credit_pools_bg.wasm"), "-o",
+  execFileSync(wasmOpt, ["-Oz", "-g", "--strip-dwarf", ...WASM_OPT_FEATURES, path.join(bindgenDir, "credit_pools_bg.wasm"), "-o",
     path.join(pkgDir, "credit_pools_bg.wasm")], { stdio: "inherit" });
   cpSync(path.join(bindgenDir, "credit_pools.js"), path.join(pkgDir, "credit_pools.js"));
   return pkgDir;

@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, readFileSync, readdirSync, writeFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { WASM_OPT_FEATURES } from "./wasm-opt-features.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const pkg = join(root, "pkg");
@@ -13,11 +14,8 @@ const template = join(root, "pkg-template");
 
 const wasmPath = join(pkg, "credit_pools_bg.wasm");
 const wasmOpt = join(root, "node_modules", ".bin", "wasm-opt");
-// Rust 1.95 emits these post-MVP features; wasm-opt must be told it may keep them.
-const features = ["--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
-  "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"];
 const rawBytes = statSync(wasmPath).size;
-execFileSync(wasmOpt, ["-Oz", ...features, wasmPath, "-o", wasmPath], { stdio: "inherit" });
+execFileSync(wasmOpt, ["-Oz", ...WASM_OPT_FEATURES, wasmPath, "-o", wasmPath], { stdio: "inherit" });
 
 for (const file of readdirSync(template)) {
   copyFileSync(join(template, file), join(pkg, file));
