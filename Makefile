@@ -9,7 +9,7 @@
 #   make bench-check  the benchmark's deterministic budgets (wasm gzip size, store calls and bytes per op); part of make test
 #   make bench-deps   redis-server for make bench (Debian package, installed when missing)
 #   make bench-opt-levels  the .wasm built at opt-level "z" (shipped), "s" and 3: size against wasm speed
-#   make profile    where a reportUsage's time goes: the native core under callgrind, the package under node --cpu-prof
+#   make profile    where a reportUsage's time goes (callgrind of the native core, node --cpu-prof of the package) and what the .wasm's bytes are (twiggy)
 # They install what they need (rust target, wasm-bindgen CLI, npm packages, Chromium) first.
 
 SHELL := /bin/bash
@@ -118,6 +118,7 @@ bench-opt-levels: build
 # The profile BENCHMARKS.md quotes (valgrind from Debian, installed when missing).
 profile: build
 	@bash scripts/ensure-apt.sh /usr/bin/valgrind valgrind "the native profile of make profile"
+	@command -v twiggy >/dev/null || cargo install twiggy --version 0.8.0
 	cargo build --profile native --bin bench
 	node bench/profile.mjs
 

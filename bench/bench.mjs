@@ -19,7 +19,7 @@
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { constants as osConstants, cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -27,6 +27,8 @@ import { gzipSync } from "node:zlib";
 import { CreditLedger } from "credit-pools";
 import { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
+import { freePort } from "../scripts/free-port.mjs";
+import { countFromEnv } from "./env.mjs";
 import { asyncMapKv, syncMapKv } from "./kv.mjs";
 import { DRIVEN_RESOURCE_ID, bytesMovedPerOp, createDrivenPool, fillPoolTo, kvCostPerOp } from "./measure.mjs";
 import {
@@ -42,10 +44,9 @@ import {
   createBenchLedger,
   resourceIdForOp,
   runOperation,
-  setupCustomer,
   usageInput,
   usageValueForOp,
-  warmUp,
+  warmLedger,
 } from "./workload.mjs";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -93,14 +94,6 @@ const WORKERD_COMPATIBILITY_DATE = "2025-09-01";
 
 const NS_PER_US = 1_000;
 const NS_PER_S = 1e9;
-
-function countFromEnv(name, fallback) {
-  const text = process.env[name];
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
-  return value;
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (values) => {
@@ -163,17 +156,6 @@ async function stopChild({ child, exited, done }) {
   return result;
 }
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close((error) => (error ? reject(error) : resolve(port)));
-    });
-  });
-}
-
 // ---- Timing -------------------------------------------------------------------
 
 /** `sorted[⌊(len − 1)·p⌋]` in µs: the percentile rule of bench.rs. */
@@ -220,10 +202,7 @@ async function benchNative() {
 async function benchWasm(contestant, makeKv) {
   const results = [];
   for (const stream of STREAMS) {
-    const clock = new BenchClock();
-    const ledger = createBenchLedger(CreditLedger, { kv: makeKv(), clock, exclusive: true });
-    await setupCustomer(ledger);
-    await warmUp(ledger, stream);
+    const { ledger, clock } = await warmLedger(CreditLedger, { kv: makeKv(), stream });
     const timing = await timeOps(FIRST_MEASURED_OP, OPS, (n) => runOperation(ledger, stream, n), (n) => clock.set(T0_MS + n));
     results.push({ contestant, stream, ...timing });
   }

@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { countFromEnv } from "./env.mjs";
 import { bytesMovedPerOp, createDrivenPool, fillPoolTo, kvCostPerOp } from "./measure.mjs";
 
 const WASM_PATH = process.env.BENCH_WASM_PATH || fileURLToPath(new URL("../pkg/credit_pools_bg.wasm", import.meta.url));
@@ -24,7 +25,7 @@ const SIZE_ONLY = process.argv.includes("--size-only");
  */
 const GZIP_TARGET_BYTES = 120_000;
 const GZIP_RATCHET_BYTES = 145_000;
-const GZIP_BUDGET_BYTES = budgetFromEnv("BENCH_GZIP_BUDGET_BYTES", GZIP_RATCHET_BYTES);
+const GZIP_BUDGET_BYTES = countFromEnv("BENCH_GZIP_BUDGET_BYTES", GZIP_RATCHET_BYTES);
 /** gzip level of the size budget: the best a CDN or npm tarball would do. */
 const GZIP_LEVEL = 9;
 
@@ -44,14 +45,6 @@ const BYTES_GROWTH_FACTOR_MAX = 1.1;
  * flushes whatever the ledger length.
  */
 const SAMPLE_OPS = 64;
-
-function budgetFromEnv(name, fallback) {
-  const text = process.env[name];
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
-  return value;
-}
 
 const budgets = [];
 

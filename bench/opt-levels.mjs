@@ -10,27 +10,20 @@
 // Run as `node bench/opt-levels.mjs --child <pkg dir>` it is one timed run.
 
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
-import { WASM_OPT_FEATURES } from "../scripts/wasm-opt-features.mjs";
+import { packageVariant } from "../scripts/package-variant.mjs";
+import { countFromEnv } from "./env.mjs";
 import { syncMapKv } from "./kv.mjs";
-import { BenchClock, FIRST_MEASURED_OP, STREAM_REPORT_USAGE, T0_MS, createBenchLedger, runOperation, setupCustomer, warmUp } from "./workload.mjs";
+import { STREAM_REPORT_USAGE, runMeasured, warmLedger } from "./workload.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const OPS = countFromEnv("BENCH_OPS", 20_000);
 const ROUNDS = countFromEnv("BENCH_ROUNDS", 3);
 /** The shipped level first: the others are compared with it. */
 const LEVELS = ["z", "s", "3"];
-
-function countFromEnv(name, fallback) {
-  const text = process.env[name];
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(text)}`);
-  return value;
-}
 
 if (process.argv[2] === "--child") {
   await timedRun(process.argv[3]);
@@ -41,15 +34,9 @@ if (process.argv[2] === "--child") {
 /** One timed run: setup, warm-up, then OPS keyed reportUsage; prints {opsPerSec}. */
 async function timedRun(pkgDir) {
   const { CreditLedger } = await import(pathToFileURL(path.join(pkgDir, "node.js")).href);
-  const clock = new BenchClock();
-  const ledger = createBenchLedger(CreditLedger, { kv: syncMapKv(), clock });
-  await setupCustomer(ledger);
-  await warmUp(ledger, STREAM_REPORT_USAGE);
+  const warm = await warmLedger(CreditLedger, { kv: syncMapKv(), stream: STREAM_REPORT_USAGE });
   const started = process.hrtime.bigint();
-  for (let n = FIRST_MEASURED_OP; n < FIRST_MEASURED_OP + OPS; n += 1) {
-    clock.set(T0_MS + n);
-    await runOperation(ledger, STREAM_REPORT_USAGE, n);
-  }
+  await runMeasured(warm, STREAM_REPORT_USAGE, OPS);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   console.log(JSON.stringify({ opsPerSec: OPS / seconds }));
 }
@@ -61,17 +48,8 @@ function packageFor(level) {
   const env = { ...process.env, CARGO_TARGET_DIR: dir, CARGO_PROFILE_RELEASE_OPT_LEVEL: level };
   process.stderr.write(`opt-levels: building at opt-level ${level} …\n`);
   execFileSync("cargo", ["build", "--release", "--target", "wasm32-unknown-unknown", "--lib"], { cwd: ROOT, env, stdio: "inherit" });
-  const bindgen = path.join(dir, "bindgen");
-  rmSync(bindgen, { recursive: true, force: true });
-  execFileSync("wasm-bindgen", ["--target", "web", "--out-dir", bindgen, path.join(dir, "wasm32-unknown-unknown", "release", "credit_pools.wasm")], { stdio: "inherit" });
-  const pkgDir = path.join(dir, "pkg");
-  rmSync(pkgDir, { recursive: true, force: true });
-  mkdirSync(pkgDir, { recursive: true });
-  cpSync(path.join(ROOT, "pkg"), pkgDir, { recursive: true });
-  cpSync(path.join(bindgen, "credit_pools.js"), path.join(pkgDir, "credit_pools.js"));
-  execFileSync(path.join(ROOT, "node_modules", ".bin", "wasm-opt"),
-    ["-Oz", ...WASM_OPT_FEATURES, path.join(bindgen, "credit_pools_bg.wasm"), "-o", path.join(pkgDir, "credit_pools_bg.wasm")], { stdio: "inherit" });
-  return pkgDir;
+  const rawWasm = path.join(dir, "wasm32-unknown-unknown", "release", "credit_pools.wasm");
+  return packageVariant({ rawWasm, dir, wasmOptFlags: ["-Oz"] });
 }
 
 function main() {

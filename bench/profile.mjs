@@ -11,6 +11,7 @@
 //      host kv, in GC, elsewhere; and the top functions. The profiled package
 //      is pkg/ with a .wasm rebuilt to keep its function names (`wasm-opt -Oz
 //      -g`), so the profile names Rust functions instead of `wasm-function[N]`.
+//   3. What the .wasm's bytes are: `twiggy top` on that named build, grouped.
 //
 //   node bench/profile.mjs   (after `make build` and `cargo build --profile native --bin bench`)
 //
@@ -18,17 +19,18 @@
 // Run as `node bench/profile.mjs --child <pkg dir>` it is the profiled child.
 
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { WASM_OPT_FEATURES } from "../scripts/wasm-opt-features.mjs";
+import { packageVariant } from "../scripts/package-variant.mjs";
 import { syncMapKv } from "./kv.mjs";
-import { BenchClock, STREAM_REPORT_USAGE, FIRST_MEASURED_OP, T0_MS, createBenchLedger, runOperation, setupCustomer, warmUp } from "./workload.mjs";
+import { countFromEnv } from "./env.mjs";
+import { STREAM_REPORT_USAGE, runMeasured, warmLedger } from "./workload.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const NATIVE_OPS = Number(process.env.PROFILE_NATIVE_OPS ?? 3000);
-const WASM_OPS = Number(process.env.PROFILE_WASM_OPS ?? 20000);
+const NATIVE_OPS = countFromEnv("PROFILE_NATIVE_OPS", 3000);
+const WASM_OPS = countFromEnv("PROFILE_WASM_OPS", 20000);
 /** Rows printed per profile. */
 const TOP_ROWS = 15;
 
@@ -42,14 +44,8 @@ if (process.argv[2] === "--child") {
 /** The profiled workload: the reportUsage stream of `make bench` over a sync Map kv. */
 async function profiledChild(pkgDir) {
   const { CreditLedger } = await import(pathToFileURL(path.join(pkgDir, "node.js")).href);
-  const clock = new BenchClock();
-  const ledger = createBenchLedger(CreditLedger, { kv: syncMapKv(), clock });
-  await setupCustomer(ledger);
-  await warmUp(ledger, STREAM_REPORT_USAGE);
-  for (let n = FIRST_MEASURED_OP; n < FIRST_MEASURED_OP + WASM_OPS; n += 1) {
-    clock.set(T0_MS + n); // as make bench's stream does
-    await runOperation(ledger, STREAM_REPORT_USAGE, n);
-  }
+  const warm = await warmLedger(CreditLedger, { kv: syncMapKv(), stream: STREAM_REPORT_USAGE });
+  await runMeasured(warm, STREAM_REPORT_USAGE, WASM_OPS);
 }
 
 function profileNative() {
@@ -90,6 +86,7 @@ function profileWasm() {
     if (run.status !== 0) throw new Error(`profiled child exited with ${run.status}`);
     const [file] = readdirSync(profDir);
     summariseCpuProfile(JSON.parse(readFileSync(path.join(profDir, file), "utf8")));
+    summariseCodeSize(path.join(pkgDir, "credit_pools_bg.wasm"));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -97,16 +94,8 @@ function profileWasm() {
 
 /** A copy of pkg/ whose .wasm keeps its names: wasm-bindgen again, then wasm-opt -Oz -g. */
 function namedPackage(dir) {
-  const pkgDir = path.join(dir, "pkg");
-  cpSync(path.join(ROOT, "pkg"), pkgDir, { recursive: true });
-  const raw = path.join(ROOT, "target", "wasm32-unknown-unknown", "release", "credit_pools.wasm");
-  const bindgenDir = path.join(dir, "bindgen");
-  execFileSync("wasm-bindgen", ["--target", "web", "--out-dir", bindgenDir, raw], { stdio: "inherit" });
-  const wasmOpt = path.join(ROOT, "node_modules", ".bin", "wasm-opt");
-  execFileSync(wasmOpt, ["-Oz", "-g", "--strip-dwarf", ...WASM_OPT_FEATURES, path.join(bindgenDir, "credit_pools_bg.wasm"), "-o",
-    path.join(pkgDir, "credit_pools_bg.wasm")], { stdio: "inherit" });
-  cpSync(path.join(bindgenDir, "credit_pools.js"), path.join(pkgDir, "credit_pools.js"));
-  return pkgDir;
+  const rawWasm = path.join(ROOT, "target", "wasm32-unknown-unknown", "release", "credit_pools.wasm");
+  return packageVariant({ rawWasm, dir, wasmOptFlags: ["-Oz", "-g", "--strip-dwarf"] });
 }
 
 /** Self time per sample bucket: wasm code, JS glue, host kv, GC, the rest. */
@@ -134,6 +123,35 @@ function summariseCpuProfile(profile) {
   }
   console.log("  top functions (self time):");
   printRows([...functions].map(([name, us]) => ({ share: us / totalUs, name })));
+}
+
+/**
+ * What the .wasm's bytes are, from `twiggy top` on the named build (the same
+ * code as the shipped one; only its name section is extra and left out here).
+ */
+function summariseCodeSize(wasmPath) {
+  const csv = execFileSync("twiggy", ["top", "-n", "1000000", "--format", "csv", wasmPath], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const groups = [
+    ["per-method futures (wasm::CreditLedger::run / run_write)", (name) => /credit_pools::wasm::CreditLedger::run(_write)?::\{\{closure\}\}/.test(name)],
+    ["drop glue (core::ptr::drop_in_place)", (name) => name.startsWith("core::ptr::drop_in_place")],
+    ["core::ledger (operations and the commit protocol)", (name) => name.includes("credit_pools::core::ledger")],
+    ["allocator (dlmalloc)", (name) => name.includes("dlmalloc")],
+    ["data segments (strings, tables)", (name) => name.startsWith("data segment")],
+  ];
+  const totals = new Map(groups.map(([label]) => [label, 0]));
+  let all = 0;
+  for (const line of csv.split("\n").slice(1)) {
+    const match = /^"?(.*?)"?,(\d+),/.exec(line);
+    if (!match || match[1].includes("custom section") || match[1].includes("subsection")) continue;
+    const bytes = Number(match[2]);
+    all += bytes;
+    const group = groups.find(([, test]) => test(match[1]));
+    if (group) totals.set(group[0], totals.get(group[0]) + bytes);
+  }
+  console.log(`\nThe .wasm by what its bytes are (twiggy top on the named build): ${all.toLocaleString("en-US")} B of code and data`);
+  for (const [label, bytes] of totals) {
+    console.log(`  ${label.padEnd(56)} ${bytes.toLocaleString("en-US").padStart(9)} B  ${(100 * bytes / all).toFixed(1).padStart(5)} %`);
+  }
 }
 
 function bucketOf(name, url) {

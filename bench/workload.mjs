@@ -142,3 +142,23 @@ export const FIRST_MEASURED_OP = WARMUP_OPS;
 export function createBenchLedger(CreditLedger, { kv, clock, exclusive = true }) {
   return new CreditLedger({ kv, catalog: CATALOG, now: clock.now, exclusive });
 }
+
+/**
+ * A ledger of `CreditLedger` over `kv` with the benchmark customer set up and
+ * `stream` warmed up, and the clock to move with it.
+ */
+export async function warmLedger(CreditLedger, { kv, stream, exclusive = true }) {
+  const clock = new BenchClock();
+  const ledger = createBenchLedger(CreditLedger, { kv, clock, exclusive });
+  await setupCustomer(ledger);
+  await warmUp(ledger, stream);
+  return { ledger, clock };
+}
+
+/** Runs the `ops` measured ops of `stream` one at a time, moving the clock as bench.rs does. */
+export async function runMeasured({ ledger, clock }, stream, ops) {
+  for (let n = FIRST_MEASURED_OP; n < FIRST_MEASURED_OP + ops; n += 1) {
+    clock.set(T0_MS + n);
+    await runOperation(ledger, stream, n);
+  }
+}

@@ -5,25 +5,14 @@
 //   node worker-example/dev.mjs serve   keep running; prints an admin token and a preview URL
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
+import { freePort } from "../scripts/free-port.mjs";
 import { signCustomerToken } from "./src/auth.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close((error) => (error ? reject(error) : resolve(port)));
-    });
-  });
-}
 
 // Workers still running are killed if this process exits or is interrupted
 // without stopping them, so no workerd is left behind.

@@ -838,21 +838,23 @@ impl ToJson for LedgerEventOutput {
     }
 }
 
+/// `{ "<name>": [items], "nextCursor": cursor | null }`: every paged result.
+fn write_page<T: ToJson>(out: &mut String, name: &'static str, items: &[T], next_cursor: Option<&str>) {
+    let mut o = ObjectWriter::new(out);
+    o.list(name, items, |item, out| item.write_json(out));
+    o.opt_str("nextCursor", next_cursor);
+    o.finish();
+}
+
 impl ToJson for CreditLedgerPage {
     fn write_json(&self, out: &mut String) {
-        let mut o = ObjectWriter::new(out);
-        o.list("events", &self.events, |event, out| event.write_json(out));
-        o.opt_str("nextCursor", self.next_cursor.as_deref());
-        o.finish();
+        write_page(out, "events", &self.events, self.next_cursor.as_deref());
     }
 }
 
 impl ToJson for CreditGrantsPage {
     fn write_json(&self, out: &mut String) {
-        let mut o = ObjectWriter::new(out);
-        o.list("grants", &self.grants, |grant, out| grant.write_json(out));
-        o.opt_str("nextCursor", self.next_cursor.as_deref());
-        o.finish();
+        write_page(out, "grants", &self.grants, self.next_cursor.as_deref());
     }
 }
 

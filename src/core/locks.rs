@@ -163,11 +163,14 @@ mod tests {
         }
     }
 
-    fn poll<'a>(
-        future: &mut LockFuture<'a>,
-        name: &'static str,
-        log: &Arc<Mutex<Vec<&'static str>>>,
-    ) -> Option<ScopeGuard<'a>> {
+    type Log = Arc<Mutex<Vec<&'static str>>>;
+
+    /// Three lock futures on scope "s", in arrival order, and a wake log.
+    fn three(locks: &ScopeLocks) -> ([LockFuture<'_>; 3], Log) {
+        ([locks.lock("s".into()), locks.lock("s".into()), locks.lock("s".into())], Log::default())
+    }
+
+    fn poll<'a>(future: &mut LockFuture<'a>, name: &'static str, log: &Log) -> Option<ScopeGuard<'a>> {
         let waker = Waker::from(Arc::new(Named(name, Arc::clone(log))));
         match Pin::new(future).poll(&mut Context::from_waker(&waker)) {
             Poll::Ready(guard) => Some(guard),
@@ -178,8 +181,7 @@ mod tests {
     #[test]
     fn a_release_hands_the_lock_to_the_oldest_waiter_even_if_someone_arrives_first() {
         let locks = ScopeLocks::default();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (mut a, mut b, mut c) = (locks.lock("s".into()), locks.lock("s".into()), locks.lock("s".into()));
+        let ([mut a, mut b, mut c], log) = three(&locks);
         let guard_a = poll(&mut a, "a", &log).expect("free: a takes it");
         assert!(poll(&mut b, "b", &log).is_none(), "b waits");
         drop(guard_a);
@@ -198,8 +200,7 @@ mod tests {
     #[test]
     fn a_waiter_dropped_after_the_handover_passes_the_lock_on() {
         let locks = ScopeLocks::default();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (mut a, mut b, mut c) = (locks.lock("s".into()), locks.lock("s".into()), locks.lock("s".into()));
+        let ([mut a, mut b, mut c], log) = three(&locks);
         let guard_a = poll(&mut a, "a", &log).unwrap();
         assert!(poll(&mut b, "b", &log).is_none());
         assert!(poll(&mut c, "c", &log).is_none());
@@ -217,8 +218,7 @@ mod tests {
     #[test]
     fn a_waiter_dropped_in_the_queue_leaves_it() {
         let locks = ScopeLocks::default();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (mut a, mut b, mut c) = (locks.lock("s".into()), locks.lock("s".into()), locks.lock("s".into()));
+        let ([mut a, mut b, mut c], log) = three(&locks);
         let guard_a = poll(&mut a, "a", &log).unwrap();
         assert!(poll(&mut b, "b", &log).is_none());
         assert!(poll(&mut c, "c", &log).is_none());
