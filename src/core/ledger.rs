@@ -298,6 +298,13 @@ enum Attempt {
     },
 }
 
+/// Whether a write takes the scope's lock or its caller already holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Locking {
+    Take,
+    Held,
+}
+
 /// How a write operation ended. Short-lived, so the size difference between
 /// the variants does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -511,33 +518,43 @@ impl<S: Store, E: Environment> Ledger<S, E> {
     }
 
     /// Runs one write operation: lock, read, apply `step`, write, commit.
-    async fn write<T>(
-        &self,
-        scope: &Scope,
-        claim: Option<&Claim>,
-        step: impl FnMut(&mut Transaction) -> LedgerResult<(T, Option<KeyEntry>)>,
-    ) -> LedgerResult<Outcome<T>> {
-        let _guard = self.locks.lock(scope.stem(&self.key_prefix)).await;
-        self.write_locked(scope, claim, step).await
+    fn write<'a, T: 'a>(
+        &'a self,
+        scope: &'a Scope,
+        claim: Option<&'a Claim>,
+        step: impl FnMut(&mut Transaction) -> LedgerResult<(T, Option<KeyEntry>)> + 'a,
+    ) -> impl std::future::Future<Output = LedgerResult<Outcome<T>>> + 'a {
+        self.write_as(scope, claim, Locking::Take, step)
     }
 
     /// `write` for a caller that already holds the scope's lock.
-    async fn write_locked<T>(
+    fn write_locked<'a, T: 'a>(
+        &'a self,
+        scope: &'a Scope,
+        claim: Option<&'a Claim>,
+        step: impl FnMut(&mut Transaction) -> LedgerResult<(T, Option<KeyEntry>)> + 'a,
+    ) -> impl std::future::Future<Output = LedgerResult<Outcome<T>>> + 'a {
+        self.write_as(scope, claim, Locking::Held, step)
+    }
+
+    async fn write_as<T>(
         &self,
         scope: &Scope,
         claim: Option<&Claim>,
+        locking: Locking,
         mut step: impl FnMut(&mut Transaction) -> LedgerResult<(T, Option<KeyEntry>)>,
     ) -> LedgerResult<Outcome<T>> {
-        // The protocol itself (`commit`) is compiled once; only this thin
-        // adapter is generic over each operation's step and result. The step
-        // may run more than once (after a conflict); the last run's value counts.
+        // The protocol itself (`commit`, the lock included) is compiled once;
+        // only this thin adapter, one await, is generic over each operation's
+        // step and result. The step may run more than once (after a
+        // conflict); the last run's value counts.
         let mut value = None;
         let mut erased = |tx: &mut Transaction| -> LedgerResult<Option<KeyEntry>> {
             let (result, entry) = step(tx)?;
             value = Some(result);
             Ok(entry)
         };
-        Ok(match self.commit(scope, claim, &mut erased).await? {
+        Ok(match self.commit(scope, claim, locking, &mut erased).await? {
             Committed::Applied { head, now_ms, events, recharges } => {
                 let value = value.expect("an applied write ran its step");
                 Outcome::Applied { value, head, now_ms, events, recharges }
@@ -554,9 +571,16 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         &'a self,
         scope: &'a Scope,
         claim: Option<&'a Claim>,
+        locking: Locking,
         step: &'a mut dyn FnMut(&mut Transaction) -> LedgerResult<Option<KeyEntry>>,
     ) -> Boxed<'a, LedgerResult<Committed>> {
-        Box::pin(self.commit_attempts(scope, claim, step))
+        Box::pin(async move {
+            let _guard = match locking {
+                Locking::Take => Some(self.locks.lock(scope.stem(&self.key_prefix)).await),
+                Locking::Held => None,
+            };
+            self.commit_attempts(scope, claim, step).await
+        })
     }
 
     async fn commit_attempts(

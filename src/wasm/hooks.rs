@@ -23,7 +23,7 @@ use super::host::describe;
 use super::HostLedger;
 use crate::core::events::HostEvent;
 use crate::core::json::ToJson;
-use crate::core::ledger::{RechargeRequest, WriteResult};
+use crate::core::ledger::RechargeRequest;
 use crate::core::recharge::RechargeOutcomeInput;
 
 #[wasm_bindgen]
@@ -56,20 +56,19 @@ impl Hooks {
     }
 
     /// Hands a committed operation's events to the host, then starts the
-    /// payments it asked for.
-    pub(crate) fn after_commit<T>(self: &Rc<Self>, ledger: &Rc<HostLedger>, outcome: &WriteResult<T>) {
-        self.deliver_all(ledger, &outcome.events, &outcome.recharges);
-    }
-
-    /// Not generic: one copy for every operation's result type.
-    #[inline(never)]
-    fn deliver_all(self: &Rc<Self>, ledger: &Rc<HostLedger>, events: &[HostEvent], recharges: &[RechargeRequest]) {
+    /// payments it asked for. Not generic: one copy for every operation.
+    pub(crate) fn deliver_all(
+        self: &Rc<Self>,
+        ledger: &Rc<HostLedger>,
+        events: Vec<HostEvent>,
+        recharges: Vec<RechargeRequest>,
+    ) {
         if self.on_event.is_some() && !events.is_empty() {
-            let (hooks, events) = (Rc::clone(self), events.to_vec());
+            let hooks = Rc::clone(self);
             spawn_task(Box::pin(async move { hooks.deliver(&events) }));
         }
         for request in recharges {
-            self.start_payment(ledger, request.clone());
+            self.start_payment(ledger, request);
         }
     }
 
@@ -95,7 +94,7 @@ impl Hooks {
                 Err(_) => ledger.fail_recharge(input).await,
             };
             match result {
-                Ok(outcome) => hooks.after_commit(&ledger, &outcome),
+                Ok(outcome) => hooks.deliver_all(&ledger, outcome.events, outcome.recharges),
                 Err(error) => console_error(&format!(
                     "credit-pools: recording the payment of recharge {} failed ({}); it stays PAYMENT_PENDING until confirmRecharge or failRecharge: {error}",
                     request.recharge_id,

@@ -11,7 +11,9 @@ mod hooks;
 mod host;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -19,8 +21,9 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::core::catalog::CatalogInput;
 use crate::core::decode::{self, FromJson};
+use crate::core::events::HostEvent;
 use crate::core::json::ToJson;
-use crate::core::ledger::WriteResult;
+use crate::core::ledger::{RechargeRequest, WriteResult};
 use crate::core::{Ledger, LedgerError, LedgerResult};
 use convert::{input_text, list_text, output_value, to_js_error};
 use hooks::Hooks;
@@ -29,24 +32,74 @@ use host::{JsEnvironment, JsStore};
 type JsResult<T> = Result<T, JsValue>;
 pub(crate) type HostLedger = Ledger<JsStore, JsEnvironment>;
 
-/// One instantiation of the promise plumbing for every method: each method's
-/// future is boxed behind the same trait object instead of monomorphising
-/// `future_to_promise` per method.
+/// A read operation's future, its result already JSON text.
+type ReadOp = Pin<Box<dyn Future<Output = LedgerResult<String>>>>;
+
+/// A write operation's future: its output as JSON text, and what goes to the hooks.
+type WriteOp = Pin<Box<dyn Future<Output = LedgerResult<Written>>>>;
+
+/// A committed write, type-erased: the JSON text of its result (events
+/// included) and the events and payments the hooks deliver.
+pub(crate) struct Written {
+    json: String,
+    events: Vec<HostEvent>,
+    recharges: Vec<RechargeRequest>,
+}
+
+/// Erases a write's result type (inside each method's own future, so the
+/// method's future is the only state machine it compiles to).
+fn written<O: ToJson>(outcome: WriteResult<O>) -> Written {
+    Written { json: outcome.to_json(), events: outcome.events, recharges: outcome.recharges }
+}
+
+/// Erases a read's result type.
+fn json_text<O: ToJson>(output: O) -> String {
+    output.to_json()
+}
+
+/// One method call in flight. Not an `async` block: one small `poll` for every
+/// method, where a generic wrapper future per method cost several KB of .wasm.
+enum Job {
+    Read(ReadOp),
+    Write { operation: WriteOp, ledger: Rc<HostLedger>, hooks: Rc<Hooks> },
+}
+
+impl Future for Job {
+    type Output = JsResult<JsValue>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<JsResult<JsValue>> {
+        match &mut *self {
+            Job::Read(operation) => match operation.as_mut().poll(context) {
+                Poll::Ready(output) => Poll::Ready(output.map_err(to_js_error).and_then(|json| output_value(&json))),
+                Poll::Pending => Poll::Pending,
+            },
+            Job::Write { operation, ledger, hooks } => match operation.as_mut().poll(context) {
+                Poll::Ready(Ok(Written { json, events, recharges })) => {
+                    hooks.deliver_all(ledger, events, recharges);
+                    Poll::Ready(output_value(&json))
+                }
+                Poll::Ready(Err(error)) => Poll::Ready(Err(to_js_error(error))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+/// Runs a method call as a Promise, polling it once right away.
 ///
-/// The future is polled once right away. Over a `kv` that answers
-/// synchronously (a `Map`, Durable Object storage's cache hits are still
-/// Promises) the whole operation completes in that poll, and the caller gets
-/// an already settled Promise without the executor's closures and microtasks,
-/// which were a tenth of such a call. Otherwise the future goes to the
-/// executor, whose first poll registers its real waker: every future here
-/// (`JsFuture`, the scope locks) takes the waker of its latest poll, so the
-/// no-op waker of the first poll is never the only one.
-fn spawn_boxed(mut future: std::pin::Pin<Box<dyn Future<Output = JsResult<JsValue>>>>) -> Promise {
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut context) {
-        std::task::Poll::Ready(Ok(value)) => Promise::resolve(&value),
-        std::task::Poll::Ready(Err(error)) => Promise::reject(&error),
-        std::task::Poll::Pending => future_to_promise(future),
+/// Over a `kv` that answers synchronously (a `Map`; Durable Object storage's
+/// cache hits are still Promises) the whole operation completes in that poll,
+/// and the caller gets an already settled Promise without the executor's
+/// closures and microtasks, which were a tenth of such a call. Otherwise the
+/// job goes to the executor, whose first poll registers its real waker: every
+/// future here (`JsFuture`, the scope locks) takes the waker of its latest
+/// poll, so the no-op waker of the first poll is never the only one.
+fn spawn(mut job: Job) -> Promise {
+    let mut context = Context::from_waker(Waker::noop());
+    match Pin::new(&mut job).poll(&mut context) {
+        Poll::Ready(Ok(value)) => Promise::resolve(&value),
+        Poll::Ready(Err(error)) => Promise::reject(&error),
+        Poll::Pending => future_to_promise(job),
     }
 }
 
@@ -98,40 +151,37 @@ fn read_input<I: FromJson>(method: &'static str, input: &JsValue) -> LedgerResul
 }
 
 impl CreditLedger {
-    /// Parses `input` now, runs `operation` as a Promise. Nothing is borrowed
-    /// across an await: the future owns an `Rc` of the ledger, whose methods
-    /// take `&self`, so concurrent and re-entrant calls are safe.
-    fn run<I, O, F, Fut>(&self, method: &'static str, input: JsValue, operation: F) -> Promise
-    where
-        I: FromJson + 'static,
-        O: ToJson,
-        F: FnOnce(Rc<HostLedger>, I) -> Fut + 'static,
-        Fut: Future<Output = LedgerResult<O>> + 'static,
-    {
-        let parsed = read_input::<I>(method, &input);
-        let ledger = Rc::clone(&self.inner);
-        spawn_boxed(Box::pin(async move {
-            let output = operation(ledger, parsed.map_err(to_js_error)?).await.map_err(to_js_error)?;
-            output_value(&output.to_json())
-        }))
+    /// Parses `input` now and runs `operation` as a Promise. Nothing is
+    /// borrowed across an await: the future owns an `Rc` of the ledger, whose
+    /// methods take `&self`, so concurrent and re-entrant calls are safe.
+    fn run<I: FromJson>(
+        &self,
+        method: &'static str,
+        input: JsValue,
+        operation: fn(Rc<HostLedger>, I) -> ReadOp,
+    ) -> Promise {
+        match read_input::<I>(method, &input) {
+            Ok(input) => spawn(Job::Read(operation(Rc::clone(&self.inner), input))),
+            Err(error) => Promise::reject(&to_js_error(error)),
+        }
     }
 
     /// `run` for a write operation: after it commits, its events go to
     /// `onEvent` and the payments it asked for to `onRecharge`.
-    fn run_write<I, O, F, Fut>(&self, method: &'static str, input: JsValue, operation: F) -> Promise
-    where
-        I: FromJson + 'static,
-        O: ToJson,
-        F: FnOnce(Rc<HostLedger>, I) -> Fut + 'static,
-        Fut: Future<Output = LedgerResult<WriteResult<O>>> + 'static,
-    {
-        let parsed = read_input::<I>(method, &input);
-        let (ledger, hooks) = (Rc::clone(&self.inner), Rc::clone(&self.hooks));
-        spawn_boxed(Box::pin(async move {
-            let outcome = operation(Rc::clone(&ledger), parsed.map_err(to_js_error)?).await.map_err(to_js_error)?;
-            hooks.after_commit(&ledger, &outcome);
-            output_value(&outcome.to_json())
-        }))
+    fn run_write<I: FromJson>(
+        &self,
+        method: &'static str,
+        input: JsValue,
+        operation: fn(Rc<HostLedger>, I) -> WriteOp,
+    ) -> Promise {
+        match read_input::<I>(method, &input) {
+            Ok(input) => spawn(Job::Write {
+                operation: operation(Rc::clone(&self.inner), input),
+                ledger: Rc::clone(&self.inner),
+                hooks: Rc::clone(&self.hooks),
+            }),
+            Err(error) => Promise::reject(&to_js_error(error)),
+        }
     }
 }
 
@@ -222,8 +272,8 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ProvisionSubscriptionInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("provisionSubscription", input, |ledger, input| async move {
-            ledger.provision_subscription(input).await
+        self.run_write("provisionSubscription", input, |ledger, input| {
+            Box::pin(async move { ledger.provision_subscription(input).await.map(written) })
         })
     }
 
@@ -242,7 +292,9 @@ impl CreditLedger {
     /// ```
     #[wasm_bindgen(js_name = grantCredits, unchecked_return_type = "Promise<GrantCreditsResult>")]
     pub fn grant_credits(&self, #[wasm_bindgen(unchecked_param_type = "GrantCreditsInput")] input: JsValue) -> Promise {
-        self.run_write("grantCredits", input, |ledger, input| async move { ledger.grant_credits(input).await })
+        self.run_write("grantCredits", input, |ledger, input| {
+            Box::pin(async move { ledger.grant_credits(input).await.map(written) })
+        })
     }
 
     /// Reports usage of a feature and debits exactly the pool of
@@ -262,7 +314,9 @@ impl CreditLedger {
     /// ```
     #[wasm_bindgen(js_name = reportUsage, unchecked_return_type = "Promise<ReportUsageResult>")]
     pub fn report_usage(&self, #[wasm_bindgen(unchecked_param_type = "ReportUsageInput")] input: JsValue) -> Promise {
-        self.run_write("reportUsage", input, |ledger, input| async move { ledger.report_usage(input).await })
+        self.run_write("reportUsage", input, |ledger, input| {
+            Box::pin(async move { ledger.report_usage(input).await.map(written) })
+        })
     }
 
     /// Debits credits from a pool directly: no feature and no subscription needed.
@@ -277,7 +331,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ConsumeCreditsInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("consumeCredits", input, |ledger, input| async move { ledger.consume_credits(input).await })
+        self.run_write("consumeCredits", input, |ledger, input| {
+            Box::pin(async move { ledger.consume_credits(input).await.map(written) })
+        })
     }
 
     /// Voids a grant by id: its unused remainder leaves the pool, status
@@ -294,7 +350,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "VoidCreditGrantInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("voidCreditGrant", input, |ledger, input| async move { ledger.void_credit_grant(input).await })
+        self.run_write("voidCreditGrant", input, |ledger, input| {
+            Box::pin(async move { ledger.void_credit_grant(input).await.map(written) })
+        })
     }
 
     /// Whether a pool can pay `requestedUsage` credits now. `hasAccess` is false
@@ -313,11 +371,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetCreditEntitlementInput")] input: JsValue,
     ) -> Promise {
-        self.run(
-            "getCreditEntitlement",
-            input,
-            |ledger, input| async move { ledger.get_credit_entitlement(input).await },
-        )
+        self.run("getCreditEntitlement", input, |ledger, input| {
+            Box::pin(async move { ledger.get_credit_entitlement(input).await.map(json_text) })
+        })
     }
 
     /// What `reportUsage` with these arguments would cost and leave, without
@@ -336,7 +392,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "EstimateUsageCostInput")] input: JsValue,
     ) -> Promise {
-        self.run("estimateUsageCost", input, |ledger, input| async move { ledger.estimate_usage_cost(input).await })
+        self.run("estimateUsageCost", input, |ledger, input| {
+            Box::pin(async move { ledger.estimate_usage_cost(input).await.map(json_text) })
+        })
     }
 
     /// Saves the automatic recharge configuration of a customer and currency.
@@ -357,8 +415,8 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "SaveAutomaticRechargeConfigurationInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("saveAutomaticRechargeConfiguration", input, |ledger, input| async move {
-            ledger.save_automatic_recharge_configuration(input).await
+        self.run_write("saveAutomaticRechargeConfiguration", input, |ledger, input| {
+            Box::pin(async move { ledger.save_automatic_recharge_configuration(input).await.map(written) })
         })
     }
 
@@ -377,8 +435,8 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetAutomaticRechargeConfigurationInput")] input: JsValue,
     ) -> Promise {
-        self.run("getAutomaticRechargeConfiguration", input, |ledger, input| async move {
-            ledger.get_automatic_recharge_configuration(input).await
+        self.run("getAutomaticRechargeConfiguration", input, |ledger, input| {
+            Box::pin(async move { ledger.get_automatic_recharge_configuration(input).await.map(json_text) })
         })
     }
 
@@ -396,7 +454,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "RechargeOutcomeInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("confirmRecharge", input, |ledger, input| async move { ledger.confirm_recharge(input).await })
+        self.run_write("confirmRecharge", input, |ledger, input| {
+            Box::pin(async move { ledger.confirm_recharge(input).await.map(written) })
+        })
     }
 
     /// Reports that the payment of a recharge failed: its grant is voided, its
@@ -413,7 +473,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "RechargeOutcomeInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("failRecharge", input, |ledger, input| async move { ledger.fail_recharge(input).await })
+        self.run_write("failRecharge", input, |ledger, input| {
+            Box::pin(async move { ledger.fail_recharge(input).await.map(written) })
+        })
     }
 
     /// Resolves once every recharge payment started by `onRecharge` has been
@@ -448,7 +510,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ReserveCreditsInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("reserveCredits", input, |ledger, input| async move { ledger.reserve_credits(input).await })
+        self.run_write("reserveCredits", input, |ledger, input| {
+            Box::pin(async move { ledger.reserve_credits(input).await.map(written) })
+        })
     }
 
     /// Consumes what was actually used (at most the reserved amount) through
@@ -465,11 +529,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "SettleReservationInput")] input: JsValue,
     ) -> Promise {
-        self.run_write(
-            "settleReservation",
-            input,
-            |ledger, input| async move { ledger.settle_reservation(input).await },
-        )
+        self.run_write("settleReservation", input, |ledger, input| {
+            Box::pin(async move { ledger.settle_reservation(input).await.map(written) })
+        })
     }
 
     /// Returns everything a reservation held; nothing is consumed.
@@ -484,11 +546,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ReleaseReservationInput")] input: JsValue,
     ) -> Promise {
-        self.run_write(
-            "releaseReservation",
-            input,
-            |ledger, input| async move { ledger.release_reservation(input).await },
-        )
+        self.run_write("releaseReservation", input, |ledger, input| {
+            Box::pin(async move { ledger.release_reservation(input).await.map(written) })
+        })
     }
 
     /// Credits consumed between `startDate` and `endDate`, per group (by
@@ -507,7 +567,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetCreditUsageInput")] input: JsValue,
     ) -> Promise {
-        self.run("getCreditUsage", input, |ledger, input| async move { ledger.get_credit_usage(input).await })
+        self.run("getCreditUsage", input, |ledger, input| {
+            Box::pin(async move { ledger.get_credit_usage(input).await.map(json_text) })
+        })
     }
 
     /// Moves a subscription to another resource of the same customer: it and
@@ -524,8 +586,8 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "TransferSubscriptionToResourceInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("transferSubscriptionToResource", input, |ledger, input| async move {
-            ledger.transfer_subscription_to_resource(input).await
+        self.run_write("transferSubscriptionToResource", input, |ledger, input| {
+            Box::pin(async move { ledger.transfer_subscription_to_resource(input).await.map(written) })
         })
     }
 
@@ -543,7 +605,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetCreditBalanceInput")] input: JsValue,
     ) -> Promise {
-        self.run("getCreditBalance", input, |ledger, input| async move { ledger.get_credit_balance(input).await })
+        self.run("getCreditBalance", input, |ledger, input| {
+            Box::pin(async move { ledger.get_credit_balance(input).await.map(json_text) })
+        })
     }
 
     /// The append-only ledger of a pool (or of every currency of a resource),
@@ -562,7 +626,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetCreditLedgerInput")] input: JsValue,
     ) -> Promise {
-        self.run("getCreditLedger", input, |ledger, input| async move { ledger.get_credit_ledger(input).await })
+        self.run("getCreditLedger", input, |ledger, input| {
+            Box::pin(async move { ledger.get_credit_ledger(input).await.map(json_text) })
+        })
     }
 
     /// The grants of a pool (or of every currency of a resource) with their live
@@ -578,6 +644,8 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetCreditGrantsInput")] input: JsValue,
     ) -> Promise {
-        self.run("getCreditGrants", input, |ledger, input| async move { ledger.get_credit_grants(input).await })
+        self.run("getCreditGrants", input, |ledger, input| {
+            Box::pin(async move { ledger.get_credit_grants(input).await.map(json_text) })
+        })
     }
 }
