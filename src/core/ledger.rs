@@ -13,8 +13,12 @@
 //! clock to a copy, so they never write and always see a committed snapshot.
 
 use super::sorted_map::SortedMap;
+use std::any::Any;
 use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use super::amount::{describe_number, micros_to_f64, multiply_micros_ceil};
 use super::api::*;
@@ -46,6 +50,9 @@ use super::scope::{ScopeHead, SubscriptionState};
 use super::scope_index::{subscription_of_recurring_grant, ScopeIndexRecord};
 use super::store::{Environment, GetFailure, Store};
 use super::time::{check_ms, format_iso, month_start, UnixMs};
+
+/// A write's step with its result type erased (into `Transaction::output`).
+type ErasedStep<'a> = dyn FnMut(&mut Transaction) -> LedgerResult<Option<KeyEntry>> + 'a;
 
 /// A future behind a pointer (see `Ledger::get`).
 type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
@@ -160,7 +167,7 @@ impl<T: ToJson> ToJson for WriteResult<T> {
     /// The result's fields, then `"events":[…]` (the recharges go to `onRecharge`).
     fn write_json(&self, out: &mut String) {
         self.result.write_json(out);
-        assert_eq!(out.pop(), Some('}'), "a result is a JSON object");
+        assert!(out.pop() == Some('}'), "a result is a JSON object");
         out.push_str(if out.ends_with('{') { "\"events\":[" } else { ",\"events\":[" });
         for (index, event) in self.events.iter().enumerate() {
             if index > 0 {
@@ -273,6 +280,9 @@ struct Transaction {
     /// Existing grants to index under their own ids in this scope (the
     /// recurring grants a moving subscription leaves behind).
     index_grants: Vec<String>,
+    /// The step's own result (its type is the operation's, erased here so
+    /// the protocol is not generic over it).
+    output: Option<Box<dyn Any>>,
 }
 
 impl Transaction {
@@ -284,8 +294,19 @@ impl Transaction {
 /// How the storage protocol ended, before the operation's own result is added.
 #[allow(clippy::large_enum_variant)]
 enum Committed {
-    Applied { head: Rc<ScopeHead>, now_ms: UnixMs, events: Vec<HostEvent>, recharges: Vec<RechargeRequest> },
-    Repeated { entry: KeyEntry, snapshot: Option<Grant>, head: Rc<ScopeHead>, now_ms: UnixMs },
+    Applied {
+        head: Rc<ScopeHead>,
+        now_ms: UnixMs,
+        events: Vec<HostEvent>,
+        recharges: Vec<RechargeRequest>,
+        output: Option<Box<dyn Any>>,
+    },
+    Repeated {
+        entry: KeyEntry,
+        snapshot: Option<Grant>,
+        head: Rc<ScopeHead>,
+        now_ms: UnixMs,
+    },
 }
 
 /// How one attempt of the protocol ended.
@@ -296,6 +317,38 @@ enum Attempt {
     Conflict {
         key: String,
     },
+}
+
+/// A write operation's future: the shared protocol's, its result typed again.
+struct WriteFuture<'a, T> {
+    commit: Boxed<'a, LedgerResult<Committed>>,
+    value: PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> std::future::Future for WriteFuture<'_, T> {
+    type Output = LedgerResult<Outcome<T>>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.commit.as_mut().poll(context) {
+            Poll::Ready(committed) => Poll::Ready(committed.map(Outcome::of)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: 'static> Outcome<T> {
+    fn of(committed: Committed) -> Self {
+        match committed {
+            Committed::Applied { head, now_ms, events, recharges, output } => {
+                let value = output.map(|output| output.downcast::<T>());
+                let Some(Ok(value)) = value else { unreachable!("an applied write ran its step, whose result is a T") };
+                Outcome::Applied { value: *value, head, now_ms, events, recharges }
+            }
+            Committed::Repeated { entry, snapshot, head, now_ms } => {
+                Outcome::Repeated { entry, snapshot, head, now_ms }
+            }
+        }
+    }
 }
 
 /// Whether a write takes the scope's lock or its caller already holds it.
@@ -518,51 +571,43 @@ impl<S: Store, E: Environment> Ledger<S, E> {
     }
 
     /// Runs one write operation: lock, read, apply `step`, write, commit.
-    fn write<'a, T: 'a>(
+    fn write<'a, T: 'static>(
         &'a self,
         scope: &'a Scope,
         claim: Option<&'a Claim>,
         step: impl FnMut(&mut Transaction) -> LedgerResult<(T, Option<KeyEntry>)> + 'a,
-    ) -> impl std::future::Future<Output = LedgerResult<Outcome<T>>> + 'a {
+    ) -> WriteFuture<'a, T> {
         self.write_as(scope, claim, Locking::Take, step)
     }
 
     /// `write` for a caller that already holds the scope's lock.
-    fn write_locked<'a, T: 'a>(
+    fn write_locked<'a, T: 'static>(
         &'a self,
         scope: &'a Scope,
         claim: Option<&'a Claim>,
         step: impl FnMut(&mut Transaction) -> LedgerResult<(T, Option<KeyEntry>)> + 'a,
-    ) -> impl std::future::Future<Output = LedgerResult<Outcome<T>>> + 'a {
+    ) -> WriteFuture<'a, T> {
         self.write_as(scope, claim, Locking::Held, step)
     }
 
-    async fn write_as<T>(
-        &self,
-        scope: &Scope,
-        claim: Option<&Claim>,
+    /// The protocol itself (`commit`, the lock included) is compiled once; the
+    /// step's own result type is erased into the transaction (`tx.output`),
+    /// so only this adapter and `WriteFuture`'s small `poll` are generic, with
+    /// no state machine of their own. The step may run more than once (after
+    /// a conflict); the last run's value counts.
+    fn write_as<'a, T: 'static>(
+        &'a self,
+        scope: &'a Scope,
+        claim: Option<&'a Claim>,
         locking: Locking,
-        mut step: impl FnMut(&mut Transaction) -> LedgerResult<(T, Option<KeyEntry>)>,
-    ) -> LedgerResult<Outcome<T>> {
-        // The protocol itself (`commit`, the lock included) is compiled once;
-        // only this thin adapter, one await, is generic over each operation's
-        // step and result. The step may run more than once (after a
-        // conflict); the last run's value counts.
-        let mut value = None;
-        let mut erased = |tx: &mut Transaction| -> LedgerResult<Option<KeyEntry>> {
+        mut step: impl FnMut(&mut Transaction) -> LedgerResult<(T, Option<KeyEntry>)> + 'a,
+    ) -> WriteFuture<'a, T> {
+        let erased = move |tx: &mut Transaction| -> LedgerResult<Option<KeyEntry>> {
             let (result, entry) = step(tx)?;
-            value = Some(result);
+            tx.output = Some(Box::new(result));
             Ok(entry)
         };
-        Ok(match self.commit(scope, claim, locking, &mut erased).await? {
-            Committed::Applied { head, now_ms, events, recharges } => {
-                let value = value.expect("an applied write ran its step");
-                Outcome::Applied { value, head, now_ms, events, recharges }
-            }
-            Committed::Repeated { entry, snapshot, head, now_ms } => {
-                Outcome::Repeated { entry, snapshot, head, now_ms }
-            }
-        })
+        WriteFuture { commit: self.commit(scope, claim, locking, Box::new(erased)), value: PhantomData }
     }
 
     /// The storage protocol of every write operation (see the module docs):
@@ -572,14 +617,14 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         scope: &'a Scope,
         claim: Option<&'a Claim>,
         locking: Locking,
-        step: &'a mut dyn FnMut(&mut Transaction) -> LedgerResult<Option<KeyEntry>>,
+        mut step: Box<ErasedStep<'a>>,
     ) -> Boxed<'a, LedgerResult<Committed>> {
         Box::pin(async move {
             let _guard = match locking {
                 Locking::Take => Some(self.locks.lock(scope.stem(&self.key_prefix)).await),
                 Locking::Held => None,
             };
-            self.commit_attempts(scope, claim, step).await
+            self.commit_attempts(scope, claim, &mut *step).await
         })
     }
 
@@ -587,7 +632,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         &self,
         scope: &Scope,
         claim: Option<&Claim>,
-        step: &mut dyn FnMut(&mut Transaction) -> LedgerResult<Option<KeyEntry>>,
+        step: &mut ErasedStep<'_>,
     ) -> LedgerResult<Committed> {
         let mut conflict_key = String::new();
         let ids_stream = [self.env.random_u64(), self.env.random_u64()];
@@ -606,7 +651,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         scope: &Scope,
         claim: Option<&Claim>,
         ids_stream: [u64; 2],
-        step: &mut dyn FnMut(&mut Transaction) -> LedgerResult<Option<KeyEntry>>,
+        step: &mut ErasedStep<'_>,
     ) -> LedgerResult<Attempt> {
         let now_ms = self.now_ms()?;
         let (before, cached) = self.shared_head_from(scope, true).await?;
@@ -625,6 +670,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             notes: Vec::new(),
             index_new_subscription: true,
             index_grants: Vec::new(),
+            output: None,
         };
         tx.advance_clock()?;
         let key_entry = match step(&mut tx) {
@@ -668,7 +714,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         }
         let index_subscription = tx.index_new_subscription;
         let index_grants = std::mem::take(&mut tx.index_grants);
-        let Transaction { mut head, events, ids, .. } = tx;
+        let Transaction { mut head, events, ids, output, .. } = tx;
         let evicted = self.remember_key(&mut head, key_entry);
         head.prune_finished();
         for pool in &head.pools {
@@ -723,7 +769,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         for (key, account) in &written_accounts {
             self.cache.keep_account(key, account);
         }
-        Ok(Attempt::Done(Committed::Applied { head, now_ms, events: sink.events, recharges }))
+        Ok(Attempt::Done(Committed::Applied { head, now_ms, events: sink.events, recharges, output }))
     }
 
     /// Moves every full page of committed events out of `head`'s tail into a

@@ -472,7 +472,7 @@ impl Pool {
     /// pays off an outstanding overdraft (Stigg's settlement rule).
     fn activate(&mut self, grant_id: &str, at_ms: UnixMs, events: &mut Vec<EventRecord>) {
         let index = self.grant_index(grant_id);
-        assert_eq!(self.grants[index].status, GrantStatus::Scheduled);
+        assert!(self.grants[index].status == GrantStatus::Scheduled);
         let grant = &mut self.grants[index];
         grant.status = GrantStatus::Active;
         let amount_micros = grant.amount_micros;
@@ -510,7 +510,7 @@ impl Pool {
     fn expire(&mut self, grant_id: &str, at_ms: UnixMs, events: &mut Vec<EventRecord>) {
         let index = self.grant_index(grant_id);
         let grant = &mut self.grants[index];
-        assert_eq!(grant.status, GrantStatus::Active);
+        assert!(grant.status == GrantStatus::Active);
         assert!(grant.grant_type != GrantType::Overdraft);
         let remaining = grant.remaining_micros();
         grant.status = GrantStatus::Expired;

@@ -32,6 +32,11 @@ extern "C" {
     fn console_error(message: &str);
 }
 
+/// The panic hook's output: `credit-pools panicked: <message and place>`.
+pub(crate) fn report_panic(message: &str) {
+    console_error(&["credit-pools panicked (a bug; please report it): ", message].concat());
+}
+
 /// One instantiation of the executor's task for all background work.
 fn spawn_task(task: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
     spawn_local(task);

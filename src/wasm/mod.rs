@@ -108,9 +108,9 @@ const TYPES: &str = include_str!("types.ts");
 
 #[wasm_bindgen(start)]
 fn start() {
-    // A panic is a bug; the hook at least puts its message on the console
-    // instead of a bare `RuntimeError: unreachable`.
-    console_error_panic_hook::set_once();
+    // A panic is a bug; the hook at least puts its message and place on the
+    // console instead of a bare `RuntimeError: unreachable`.
+    std::panic::set_hook(Box::new(|info| hooks::report_panic(&info.to_string())));
 }
 
 /// The crate name and version of this build, for bug reports.
