@@ -386,6 +386,9 @@ async function nodeColdStart() {
     sinceProcessStartMs: median(list.map((run) => run.sinceProcessStartMs)),
     importMs: median(list.map((run) => run.importMs)),
     importToFirstOpMs: median(list.map((run) => run.importToFirstOpMs)),
+    constructMs: median(list.map((run) => run.constructMs ?? 0)),
+    provisionMs: median(list.map((run) => run.provisionMs ?? 0)),
+    firstReportUsageMs: median(list.map((run) => run.firstReportUsageMs ?? 0)),
     wallMs: median(list.map((run) => run.wallMs)),
   });
   const sinceStart = (list) => list.map((run) => run.sinceProcessStartMs);
@@ -582,6 +585,11 @@ function tableRows(results) {
     `Node cold start (median of ${n.runs})`,
     `${fmt(n.ledger.sinceProcessStartMs, 1)} ms process start → first reportUsage`,
     `empty script ${fmt(n.empty.sinceProcessStartMs, 1)} ms; import ${fmt(n.ledger.importMs, 1)} ms, import → first op ${fmt(n.ledger.importToFirstOpMs, 1)} ms`,
+  );
+  row(
+    "Node import → first op, by step (medians)",
+    `new CreditLedger ${fmt(n.ledger.constructMs, 1)} ms · provisionSubscription ${fmt(n.ledger.provisionMs, 1)} ms`,
+    `first reportUsage ${fmt(n.ledger.firstReportUsageMs, 1)} ms`,
   );
   row("Node cold start, spawn → exit (median)", `${fmt(n.ledger.wallMs, 1)} ms`, `empty script ${fmt(n.empty.wallMs, 1)} ms`);
   const w = results.coldStart.workerd;

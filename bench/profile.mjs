@@ -131,10 +131,15 @@ function summariseCpuProfile(profile) {
  */
 function summariseCodeSize(wasmPath) {
   const csv = execFileSync("twiggy", ["top", "-n", "1000000", "--format", "csv", wasmPath], { encoding: "utf8", maxBuffer: 64 << 20 });
+  // First matching group wins.
   const groups = [
-    ["per-method futures (wasm::CreditLedger::run / run_write)", (name) => /credit_pools::wasm::CreditLedger::run(_write)?::\{\{closure\}\}/.test(name)],
     ["drop glue (core::ptr::drop_in_place)", (name) => name.startsWith("core::ptr::drop_in_place")],
+    ["methods' own futures (wasm::CreditLedger::<method>::{{closure}})", (name) => /credit_pools::wasm::CreditLedger::\w+::\{\{closure\}\}/.test(name)],
+    ["constructor (options, catalog decoding and validation)", (name) => name.startsWith("creditledger_new")],
+    ["exported method shims (each method's input decoding)", (name) => name.startsWith("creditledger_")],
     ["core::ledger (operations and the commit protocol)", (name) => name.includes("credit_pools::core::ledger")],
+    ["JSON reader, writer and decoders (core::json, core::decode)", (name) => /credit_pools::core::(json|decode)::/.test(name)],
+    ["formatting (core::fmt, alloc::fmt)", (name) => name.includes("fmt")],
     ["allocator (dlmalloc)", (name) => name.includes("dlmalloc")],
     ["data segments (strings, tables)", (name) => name.startsWith("data segment")],
   ];
@@ -150,7 +155,7 @@ function summariseCodeSize(wasmPath) {
   }
   console.log(`\nThe .wasm by what its bytes are (twiggy top on the named build): ${all.toLocaleString("en-US")} B of code and data`);
   for (const [label, bytes] of totals) {
-    console.log(`  ${label.padEnd(56)} ${bytes.toLocaleString("en-US").padStart(9)} B  ${(100 * bytes / all).toFixed(1).padStart(5)} %`);
+    console.log(`  ${label.padEnd(66)} ${bytes.toLocaleString("en-US").padStart(9)} B  ${(100 * bytes / all).toFixed(1).padStart(5)} %`);
   }
 }
 
