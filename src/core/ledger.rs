@@ -580,17 +580,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         self.write_as(scope, claim, Locking::Take, step)
     }
 
-    /// `write` for a caller that already holds the scope's lock.
-    fn write_locked<'a, T: 'static>(
-        &'a self,
-        scope: &'a Scope,
-        claim: Option<&'a Claim>,
-        step: impl FnMut(&mut Transaction) -> LedgerResult<(T, Option<KeyEntry>)> + 'a,
-    ) -> WriteFuture<'a, T> {
-        self.write_as(scope, claim, Locking::Held, step)
-    }
-
-    /// The protocol itself (`commit`, the lock included) is compiled once; the
+    /// `write`, taking the scope's lock or not (`Locking::Held`: the caller
+    /// holds it). The protocol itself (`commit`, the lock included) is compiled once; the
     /// step's own result type is erased into the transaction (`tx.output`),
     /// so only this adapter and `WriteFuture`'s small `poll` are generic, with
     /// no state machine of their own. The step may run more than once (after
@@ -1310,7 +1301,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let recharge_id = input.recharge_id.clone();
         let reason = input.reason.clone();
         let outcome = self
-            .write_locked(&scope, None, |tx| {
+            .write_as(&scope, None, Locking::Held, |tx| {
                 let now_ms = tx.now_ms;
                 let pool = tx.head.pool_mut(&currency_id)?;
                 let amount = micros_to_f64(pool.grant(&recharge_id).map_or(0, |g| g.amount_micros));

@@ -167,7 +167,9 @@ impl CreditLedger {
     }
 
     /// `run` for a write operation: after it commits, its events go to
-    /// `onEvent` and the payments it asked for to `onRecharge`.
+    /// `onEvent` and the payments it asked for to `onRecharge`. (The two
+    /// bodies are alike on purpose: one `spawn` taking the parse's `Result`
+    /// cost 0.6 KB of gzip, a copy of its reject path per method.)
     fn run_write<I: FromJson>(
         &self,
         method: &'static str,
