@@ -377,10 +377,11 @@ async function runNodeProbe(script, args = []) {
 
 /** Node cold start: the ledger probe and the empty baseline, interleaved so drift hits both alike. */
 async function nodeColdStart() {
-  const runs = { ledger: [], empty: [] };
+  const runs = { ledger: [], empty: [], webcryptoFirst: [] };
   for (let i = 0; i < COLD_START_RUNS; i += 1) {
     runs.ledger.push(await runNodeProbe("node-cold-start.mjs"));
     runs.empty.push(await runNodeProbe("node-empty.mjs"));
+    runs.webcryptoFirst.push(await runNodeProbe("node-cold-start.mjs", ["--webcrypto-first"]));
   }
   const medians = (list) => ({
     sinceProcessStartMs: median(list.map((run) => run.sinceProcessStartMs)),
@@ -389,6 +390,7 @@ async function nodeColdStart() {
     constructMs: median(list.map((run) => run.constructMs ?? 0)),
     provisionMs: median(list.map((run) => run.provisionMs ?? 0)),
     firstReportUsageMs: median(list.map((run) => run.firstReportUsageMs ?? 0)),
+    webcryptoMs: median(list.map((run) => run.webcryptoMs ?? 0)),
     wallMs: median(list.map((run) => run.wallMs)),
   });
   const sinceStart = (list) => list.map((run) => run.sinceProcessStartMs);
@@ -396,6 +398,7 @@ async function nodeColdStart() {
     runs: COLD_START_RUNS,
     ledger: medians(runs.ledger),
     empty: medians(runs.empty),
+    webcryptoFirst: medians(runs.webcryptoFirst),
     ledgerRunsSinceProcessStartMs: sinceStart(runs.ledger),
     emptyRunsSinceProcessStartMs: sinceStart(runs.empty),
   };
@@ -590,6 +593,11 @@ function tableRows(results) {
     "Node import → first op, by step (medians)",
     `new CreditLedger ${fmt(n.ledger.constructMs, 1)} ms · provisionSubscription ${fmt(n.ledger.provisionMs, 1)} ms`,
     `first reportUsage ${fmt(n.ledger.firstReportUsageMs, 1)} ms`,
+  );
+  row(
+    "Node's webcrypto loaded first (median)",
+    `first crypto.getRandomValues ${fmt(n.webcryptoFirst.webcryptoMs, 1)} ms`,
+    `then provisionSubscription ${fmt(n.webcryptoFirst.provisionMs, 1)} ms (${fmt(n.ledger.provisionMs, 1)} ms without)`,
   );
   row("Node cold start, spawn → exit (median)", `${fmt(n.ledger.wallMs, 1)} ms`, `empty script ${fmt(n.empty.wallMs, 1)} ms`);
   const w = results.coldStart.workerd;

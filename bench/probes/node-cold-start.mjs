@@ -7,8 +7,18 @@
 // reportUsage are also timed one by one.
 // The workload module is imported statically (before the clock starts): only
 // credit-pools is inside the measured import.
+//
+// With `--webcrypto-first` the probe first makes one `crypto.getRandomValues`
+// call of its own and reports its time (`webcryptoMs`): Node 20 loads its
+// webcrypto on that first use, which otherwise falls in the ledger's first
+// random draw (in provisionSubscription).
 import { syncMapKv } from "../kv.mjs";
 import { BenchClock, CUSTOMER_ID, PLAN_ID, createBenchLedger, usageInput } from "../workload.mjs";
+
+const webcryptoFirst = process.argv.includes("--webcrypto-first");
+const beforeWebcryptoMs = performance.now();
+if (webcryptoFirst) globalThis.crypto.getRandomValues(new Uint8Array(8));
+const webcryptoMs = webcryptoFirst ? performance.now() - beforeWebcryptoMs : 0;
 
 const beforeImportMs = performance.now();
 const { CreditLedger } = await import("credit-pools");
@@ -32,5 +42,6 @@ console.log(
     constructMs: constructedMs - importedMs,
     provisionMs: provisionedMs - constructedMs,
     firstReportUsageMs: doneMs - provisionedMs,
+    webcryptoMs,
   }),
 );
