@@ -581,11 +581,11 @@ impl<S: Store, E: Environment> Ledger<S, E> {
     }
 
     /// `write`, taking the scope's lock or not (`Locking::Held`: the caller
-    /// holds it). The protocol itself (`commit`, the lock included) is compiled once; the
-    /// step's own result type is erased into the transaction (`tx.output`),
-    /// so only this adapter and `WriteFuture`'s small `poll` are generic, with
-    /// no state machine of their own. The step may run more than once (after
-    /// a conflict); the last run's value counts.
+    /// holds it). The protocol itself (`commit`, the lock included) is
+    /// compiled once; the step's own result type is erased into the
+    /// transaction (`tx.output`), so only this adapter and `WriteFuture`'s
+    /// small `poll` are generic, with no state machine of their own. The step
+    /// may run more than once (after a conflict); the last run's value counts.
     fn write_as<'a, T: 'static>(
         &'a self,
         scope: &'a Scope,

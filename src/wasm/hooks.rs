@@ -32,7 +32,7 @@ extern "C" {
     fn console_error(message: &str);
 }
 
-/// The panic hook's output: `credit-pools panicked: <message and place>`.
+/// The panic hook's output: `credit-pools panicked (a bug; please report it): panicked at <place>:\n<message>`.
 pub(crate) fn report_panic(message: &str) {
     console_error(&["credit-pools panicked (a bug; please report it): ", message].concat());
 }

@@ -40,7 +40,7 @@ type WriteOp = Pin<Box<dyn Future<Output = LedgerResult<Written>>>>;
 
 /// A committed write, type-erased: the JSON text of its result (events
 /// included) and the events and payments the hooks deliver.
-pub(crate) struct Written {
+struct Written {
     json: String,
     events: Vec<HostEvent>,
     recharges: Vec<RechargeRequest>,
