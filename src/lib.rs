@@ -31,6 +31,23 @@
 //! });
 //! ```
 
+// The library is `no_std` (core and alloc only): the .wasm then carries no
+// std runtime, and its panic handler and heap are the binding's own
+// (`src/wasm/mod.rs`). Native builds link std for the tests and binaries.
+#![no_std]
+
+extern crate alloc;
+#[cfg(not(target_arch = "wasm32"))]
+extern crate std;
+
+/// What std's prelude would bring: the alloc types every module uses.
+mod prelude {
+    pub(crate) use alloc::boxed::Box;
+    pub(crate) use alloc::string::{String, ToString};
+    pub(crate) use alloc::vec::Vec;
+    pub(crate) use alloc::{format, vec};
+}
+
 pub mod core;
 
 #[cfg(target_arch = "wasm32")]
@@ -39,9 +56,9 @@ mod wasm;
 /// Runs a future to completion on the current thread. The core's futures only
 /// wait on the store, so with an in-memory store they never stay pending; this
 /// is for native tests, examples and simulations, not a general executor.
-pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    let mut future = std::pin::pin!(future);
+pub fn block_on<F: ::core::future::Future>(future: F) -> F::Output {
+    use ::core::task::{Context, Poll, Waker};
+    let mut future = ::core::pin::pin!(future);
     let mut context = Context::from_waker(Waker::noop());
     // Bounded: a future that stays pending this long waits on something a
     // synchronous store can never deliver.

@@ -7,8 +7,10 @@
 
 use super::decode::{self, At, Decoded};
 use super::error::{LedgerError, LedgerResult};
+use super::float;
 use super::json::Json;
 use super::limits::{AMOUNT_MICROS_MAX, MICROS_PER_CREDIT};
+use crate::prelude::*;
 
 /// An amount as the caller wrote it, before validation.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +78,7 @@ pub fn micros_from_f64(value: f64) -> Result<i64, String> {
         ));
     }
     let scaled = value * MICROS_PER_CREDIT as f64;
-    let rounded = scaled.round();
+    let rounded = float::round(scaled);
     // Doubles carry ~16 significant digits; what separates `scaled` from an
     // integer when the caller meant a 6-decimal number is representation noise,
     // bounded by a few ulps of `scaled`.
@@ -139,9 +141,9 @@ pub fn describe_number(value: f64) -> String {
         return if value > 0.0 { "a number beyond 1e15 or below 1e-6" } else { "a negative number beyond 1e15" }
             .to_string();
     }
-    let whole_digits = if magnitude < 1.0 { 1 } else { (magnitude.log10().floor() as i32) + 1 };
+    let whole_digits = whole_digits(magnitude);
     let places = (15 - whole_digits).clamp(0, 14) as u32;
-    let scaled = (magnitude * 10f64.powi(places as i32)).round() as i128;
+    let scaled = float::round(magnitude * (0..places).fold(1.0, |power: f64, _| power * 10.0)) as i128;
     let scale = 10i128.pow(places);
     let mut text = format!("{}{}", if value < 0.0 { "-" } else { "" }, scaled / scale);
     let fraction = scaled % scale;
@@ -154,6 +156,18 @@ pub fn describe_number(value: f64) -> String {
         text.push_str(&digits);
     }
     text
+}
+
+/// Digits before the point of a magnitude in [1e-6, 1e15) (1 below 1.0):
+/// `10^k` is exact as a double for every `k` here, so the count is exact.
+fn whole_digits(magnitude: f64) -> i32 {
+    let mut digits = 1;
+    let mut power = 10.0;
+    while magnitude >= power && digits < 16 {
+        digits += 1;
+        power *= 10.0;
+    }
+    digits
 }
 
 /// Micros as a JS number. Exact for |micros| < 2^53, the nearest double to the

@@ -6,6 +6,7 @@
 //! amounts as numbers, instants as ISO-8601 strings, absent values as `null`.
 
 use super::sorted_map::SortedMap;
+use crate::prelude::*;
 
 use super::amount::{micros_to_f64, AmountInput};
 use super::decode::{self, At, Decoded, Fields, FromJson};
@@ -165,7 +166,9 @@ pub fn check_optional_id(field: &str, value: &Option<String>) -> LedgerResult<()
 pub fn page_limit(limit: Option<f64>) -> LedgerResult<u32> {
     match limit {
         None => Ok(PAGE_LIMIT_DEFAULT),
-        Some(value) if value.fract() == 0.0 && (1.0..=f64::from(PAGE_LIMIT_MAX)).contains(&value) => Ok(value as u32),
+        Some(value) if crate::core::float::is_whole(value) && (1.0..=f64::from(PAGE_LIMIT_MAX)).contains(&value) => {
+            Ok(value as u32)
+        }
         Some(value) => Err(LedgerError::invalid(
             "limit",
             format!("must be a whole number from 1 to {PAGE_LIMIT_MAX}, got {}", super::amount::describe_number(value)),

@@ -2,6 +2,7 @@
 //! with their recurring credits and per-feature credit rates.
 
 use super::sorted_map::SortedMap;
+use crate::prelude::*;
 
 use super::amount::AmountInput;
 use super::decode::{self, At, Decoded, Fields, FromJson};

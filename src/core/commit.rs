@@ -19,6 +19,7 @@
 use super::error::{LedgerError, LedgerResult};
 use super::limits::BATCH_ENTRIES_MAX;
 use super::store::Store;
+use crate::prelude::*;
 
 /// A record written with compare-and-set when the store offers it.
 #[derive(Debug, Clone, PartialEq, Eq)]

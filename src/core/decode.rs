@@ -5,8 +5,9 @@
 //! Inputs are read leniently, as Stigg's SDK is: unknown fields are ignored,
 //! and `null` is the same as an absent field.
 
-use std::borrow::Cow;
-use std::cell::Cell;
+use crate::prelude::*;
+use alloc::borrow::Cow;
+use core::cell::Cell;
 
 use super::error::LedgerError;
 use super::json::{not_json, Json};
@@ -184,8 +185,8 @@ pub struct Fields<'a> {
     error: Cell<Option<Box<DecodeError>>>,
 }
 
-impl std::fmt::Debug for Fields<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for Fields<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(&self.at.text())
     }
 }

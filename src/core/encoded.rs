@@ -5,8 +5,9 @@
 //! keys. Keeping each one's text means a head is written by copying it, and
 //! a head's clone (each write starts from one) shares them by reference.
 
-use std::ops::Deref;
-use std::rc::Rc;
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::ops::Deref;
 
 /// An immutable `T` and its JSON text, shared by `Rc`.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! The one error type of the core, with a stable machine-readable code.
 
-use std::fmt;
+use crate::prelude::*;
+use core::fmt;
 
 /// Every way an operation can fail. `code()` is the contract callers switch on;
 /// the message is for humans and names the offending field or key.
@@ -93,7 +94,7 @@ impl fmt::Display for LedgerError {
     }
 }
 
-impl std::error::Error for LedgerError {}
+impl core::error::Error for LedgerError {}
 
 /// Boxed: the error path is one pointer, so the many `?`s of the core move a
 /// word instead of a multi-`String` enum (which costs code at each of them).

@@ -7,6 +7,7 @@
 //! webhook receiver can deduplicate.
 
 use super::json::{ObjectWriter, ToJson};
+use crate::prelude::*;
 
 use super::amount::micros_to_f64;
 use super::idempotency::fingerprint;
@@ -295,8 +296,9 @@ fn usage_low(
                 EventBody::UsageLow {
                     threshold_percentage: *threshold,
                     remaining_balance: micros_to_f64(balance_micros),
-                    remaining_balance_percentage: (balance_micros as f64 / granted_micros as f64 * 10_000.0).round()
-                        / 100.0,
+                    remaining_balance_percentage: crate::core::float::round(
+                        balance_micros as f64 / granted_micros as f64 * 10_000.0,
+                    ) / 100.0,
                     granted_this_period: micros_to_f64(granted_micros),
                 },
             );

@@ -8,6 +8,7 @@
 //! result is charged rounded up to a micro-credit.
 
 use super::sorted_map::SortedMap;
+use crate::prelude::*;
 
 use super::error::{LedgerError, LedgerResult};
 use super::limits::{AMOUNT_MICROS_MAX, MICROS_PER_CREDIT};
@@ -152,7 +153,7 @@ impl Decimal {
         Some(Self { mantissa: quotient + adjust, exponent: places }.normalized())
     }
 
-    fn cmp_value(self, other: Self) -> Option<std::cmp::Ordering> {
+    fn cmp_value(self, other: Self) -> Option<core::cmp::Ordering> {
         let exponent = self.exponent.max(other.exponent);
         Some(self.aligned(exponent)?.cmp(&other.aligned(exponent)?))
     }
@@ -316,7 +317,7 @@ impl Parser<'_> {
                 while self.bytes.get(self.at).is_some_and(|b| b.is_ascii_digit() || *b == b'.') {
                     self.at += 1;
                 }
-                let text = std::str::from_utf8(&self.bytes[start..self.at]).unwrap_or("");
+                let text = core::str::from_utf8(&self.bytes[start..self.at]).unwrap_or("");
                 let number = Decimal::parse(text).ok_or_else(|| format!("has a bad number \"{text}\""))?;
                 self.node(Node::Number(number))
             }
@@ -325,7 +326,7 @@ impl Parser<'_> {
                 while self.bytes.get(self.at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_') {
                     self.at += 1;
                 }
-                let name = std::str::from_utf8(&self.bytes[start..self.at]).unwrap_or("").to_string();
+                let name = core::str::from_utf8(&self.bytes[start..self.at]).unwrap_or("").to_string();
                 if self.peek() == Some(b'(') {
                     let is_max = match name.as_str() {
                         "max" => true,

@@ -7,7 +7,8 @@
 //! describes a committed operation, and no crash can leave a key both unapplied
 //! and remembered, or applied and forgotten.
 
-use std::rc::Rc;
+use crate::prelude::*;
+use alloc::rc::Rc;
 
 use super::decode::{self, At, Decoded, Fields};
 use super::encoded::Encoded;

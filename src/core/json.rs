@@ -11,7 +11,8 @@
 //! (`JSON_VALUES_MAX`). Numbers keep their text: integers are read exactly,
 //! amounts and other JS numbers through `f64` as JS wrote them.
 
-use std::borrow::Cow;
+use crate::prelude::*;
+use alloc::borrow::Cow;
 
 /// Longest JSON text read (an input, or one stored record).
 pub const JSON_BYTES_MAX: usize = 4 << 20;
@@ -305,7 +306,7 @@ impl<'a> Reader<'a> {
 
     fn hex4(&mut self) -> Result<u32, String> {
         let digits = self.bytes.get(self.at..self.at + 4).ok_or_else(|| self.error("a short \\u escape"))?;
-        let text = std::str::from_utf8(digits).map_err(|_| self.error("a bad \\u escape"))?;
+        let text = core::str::from_utf8(digits).map_err(|_| self.error("a bad \\u escape"))?;
         let value = u32::from_str_radix(text, 16).map_err(|_| self.error("a bad \\u escape"))?;
         self.at += 4;
         Ok(value)
@@ -443,7 +444,7 @@ pub fn write_u64_padded(out: &mut String, mut value: u64, width: usize) {
     }
     let start = at.min(digits.len() - width.clamp(1, digits.len()));
     // ASCII digits: always valid UTF-8.
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or("0"));
+    out.push_str(core::str::from_utf8(&digits[start..]).unwrap_or("0"));
 }
 
 /// Appends `value` in decimal.
@@ -557,7 +558,7 @@ impl<'a> ObjectWriter<'a> {
 
     /// A JS number that holds micros (results keep amounts as `micros / 1e6`).
     pub fn amount(&mut self, key: &'static str, value: f64) -> &mut Self {
-        self.micros(key, (value * 1e6).round() as i64)
+        self.micros(key, crate::core::float::round(value * 1e6) as i64)
     }
 
     pub fn raw(&mut self, key: &'static str, json: &str) -> &mut Self {

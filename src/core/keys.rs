@@ -15,6 +15,7 @@
 use super::error::{LedgerError, LedgerResult};
 use super::json::write_u64;
 use super::limits::{ID_BYTES_MAX, KEY_BYTES_MAX, KEY_PREFIX_BYTES_MAX};
+use crate::prelude::*;
 
 // Longest key: prefix, "/s/", two ids, "/i/", an idempotency key, each id with a
 // length prefix of at most 4 bytes ("128:").

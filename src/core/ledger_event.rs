@@ -1,6 +1,7 @@
 //! Ledger events as stored (compact field names) and as paged in the store.
 
-use std::rc::Rc;
+use crate::prelude::*;
+use alloc::rc::Rc;
 
 use super::encoded::{write_list, Encoded};
 use super::sorted_map::SortedMap;

@@ -11,10 +11,11 @@
 //! that is only borrowed inside `poll` and `drop`, never across an await, and
 //! wakers are woken after the borrow ends.
 
-use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use crate::prelude::*;
+use core::cell::{Cell, RefCell};
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
 
 use super::sorted_map::SortedMap;
 

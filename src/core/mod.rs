@@ -12,6 +12,7 @@ pub mod decode;
 pub mod encoded;
 pub mod error;
 pub mod events;
+pub mod float;
 pub mod formula;
 pub mod idempotency;
 pub mod json;

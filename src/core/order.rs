@@ -3,7 +3,8 @@
 //! One stable merge sort of indices serves every caller; the lists it sorts
 //! are bounded (grants of a pool, periods of one clock advance, a page of results).
 
-use std::cmp::Ordering;
+use crate::prelude::*;
+use core::cmp::Ordering;
 
 /// The indices `0..len` in the order `compare` gives, stable (equal elements
 /// keep their order). O(n log n) comparisons, one allocation of 2·len.
@@ -30,7 +31,7 @@ pub fn sorted_indices(len: usize, compare: &dyn Fn(usize, usize) -> Ordering) ->
             }
             start = end;
         }
-        std::mem::swap(&mut order, &mut scratch);
+        core::mem::swap(&mut order, &mut scratch);
         width *= 2;
     }
     order

@@ -6,7 +6,8 @@
 //! ledger event records; the caller persists them.
 
 use super::sorted_map::SortedMap;
-use std::cmp::Ordering;
+use crate::prelude::*;
+use core::cmp::Ordering;
 
 use super::decode::{self, At, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};

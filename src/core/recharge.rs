@@ -16,6 +16,7 @@ use super::json::{self, Json, ObjectWriter, ToJson};
 use super::keys::check_id;
 use super::limits::TIME_MS_MAX;
 use super::time::{add_months, UnixMs};
+use crate::prelude::*;
 
 /// Recharges of one account awaiting payment at once.
 pub const PENDING_RECHARGES_MAX: usize = 64;

@@ -4,7 +4,8 @@
 //! the single write that commits an operation; ledger pages and idempotency
 //! records written before it are unreachable until it names them.
 
-use std::rc::Rc;
+use crate::prelude::*;
+use alloc::rc::Rc;
 
 use super::catalog::PlanCredit;
 use super::decode::{self, At, Decoded, Fields};

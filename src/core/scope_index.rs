@@ -9,6 +9,7 @@ use super::decode::{At, Decoded, Fields};
 use super::error::{LedgerError, LedgerResult};
 use super::json::{self, ObjectWriter};
 use super::keys::Scope;
+use crate::prelude::*;
 
 pub const INDEX_SCHEMA: u32 = 2;
 

@@ -5,7 +5,8 @@
 //! vector with binary search does what a `BTreeMap` does, in a fraction of the
 //! `.wasm` code a `BTreeMap` per value type costs (~25 KB in all).
 
-use std::ops::Index;
+use crate::prelude::*;
+use core::ops::Index;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SortedMap<V> {
@@ -47,7 +48,7 @@ impl<V> SortedMap<V> {
     /// Inserts or replaces; returns the previous value.
     pub fn insert(&mut self, key: String, value: V) -> Option<V> {
         match self.position(&key) {
-            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
+            Ok(at) => Some(core::mem::replace(&mut self.entries[at].1, value)),
             Err(at) => {
                 self.entries.insert(at, (key, value));
                 None
@@ -102,7 +103,7 @@ impl<V> FromIterator<(String, V)> for SortedMap<V> {
 
 impl<'a, V> IntoIterator for &'a SortedMap<V> {
     type Item = (&'a String, &'a V);
-    type IntoIter = std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> (&'a String, &'a V)>;
+    type IntoIter = core::iter::Map<core::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> (&'a String, &'a V)>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.entries.iter().map(|(k, v)| (k, v))

@@ -8,8 +8,9 @@
 //! - `put_many` (an atomic batch, as Durable Object storage has): an
 //!   operation's writes go to the host in one call.
 
-use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use crate::prelude::*;
+use alloc::collections::BTreeMap;
+use core::cell::{Cell, RefCell};
 
 use super::time::UnixMs;
 

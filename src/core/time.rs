@@ -7,6 +7,7 @@ use super::decode::{self, At, Decoded};
 use super::error::{LedgerError, LedgerResult};
 use super::json::Json;
 use super::limits::TIME_MS_MAX;
+use crate::prelude::*;
 
 pub type UnixMs = i64;
 
@@ -41,7 +42,7 @@ impl TimeInput {
     pub fn to_ms(&self, field: &str) -> LedgerResult<UnixMs> {
         let ms = match self {
             TimeInput::EpochMs(value) => {
-                if !value.is_finite() || value.fract() != 0.0 {
+                if !value.is_finite() || !crate::core::float::is_whole(*value) {
                     return Err(LedgerError::invalid(
                         field,
                         format!(
@@ -136,7 +137,7 @@ pub fn parse_iso(text: &str) -> Option<UnixMs> {
         if !slice.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        std::str::from_utf8(slice).ok()?.parse().ok()
+        core::str::from_utf8(slice).ok()?.parse().ok()
     };
     let year = number(0, 4)?;
     if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {

@@ -6,6 +6,7 @@
 //! can say) is the value walked here instead, so those reach the core as
 //! markers it refuses by name. Results cross back as JSON text for `JSON.parse`.
 
+use crate::prelude::*;
 use js_sys::{Array, Date, Object, Reflect, JSON};
 use wasm_bindgen::{JsCast, JsValue};
 

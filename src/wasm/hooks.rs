@@ -11,8 +11,9 @@
 //! as their own operations. `flush()` resolves once no background work is left
 //! (pass it to `ctx.waitUntil` in a Worker).
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use crate::prelude::*;
+use alloc::rc::Rc;
+use core::cell::RefCell;
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -32,13 +33,13 @@ extern "C" {
     fn console_error(message: &str);
 }
 
-/// The panic hook's output: `credit-pools panicked (a bug; please report it): panicked at <place>:\n<message>`.
+/// The panic handler's output: `credit-pools panicked (a bug; please report it): panicked at <place>:\n<message>`.
 pub(crate) fn report_panic(message: &str) {
     console_error(&["credit-pools panicked (a bug; please report it): ", message].concat());
 }
 
 /// One instantiation of the executor's task for all background work.
-fn spawn_task(task: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>) {
+fn spawn_task(task: core::pin::Pin<Box<dyn core::future::Future<Output = ()>>>) {
     spawn_local(task);
 }
 
@@ -117,7 +118,7 @@ impl Hooks {
             if background.in_flight > 0 {
                 return;
             }
-            std::mem::take(&mut background.waiters)
+            core::mem::take(&mut background.waiters)
         };
         for resolve in waiters {
             let _ = resolve.call0(&JsValue::UNDEFINED);

@@ -1,6 +1,7 @@
 //! The host's `kv` object and clock, seen through the core's traits.
 
-use std::cell::RefCell;
+use crate::prelude::*;
+use core::cell::RefCell;
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -180,7 +181,7 @@ impl Environment for JsEnvironment {
         } else {
             value.as_f64().ok_or("now() must return epoch milliseconds (a number) or a Date")?
         };
-        if !value.is_finite() || value.fract() != 0.0 {
+        if !value.is_finite() || !crate::core::float::is_whole(value) {
             return Err(format!(
                 "now() must return whole epoch milliseconds, got {}",
                 crate::core::amount::describe_number(value)

@@ -6,14 +6,16 @@
 // Exports are reached through wasm-bindgen, not through Rust paths.
 #![allow(unreachable_pub)]
 
+use crate::prelude::*;
+
 mod convert;
 mod hooks;
 mod host;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use alloc::rc::Rc;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -112,11 +114,13 @@ fn spawn(mut job: Job) -> Promise {
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = include_str!("types.ts");
 
-#[wasm_bindgen(start)]
-fn start() {
-    // A panic is a bug; the hook at least puts its message and place on the
-    // console instead of a bare `RuntimeError: unreachable`.
-    std::panic::set_hook(Box::new(|info| hooks::report_panic(&info.to_string())));
+/// A panic is a bug: its message and place go to the console, then the
+/// instance traps (the module is built with `panic = "abort"`). Defined here
+/// because the library is `no_std` (src/lib.rs): no std runtime to do it.
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    hooks::report_panic(&format!("{info}"));
+    core::arch::wasm32::unreachable()
 }
 
 /// The crate name and version of this build, for bug reports.
