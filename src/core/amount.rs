@@ -143,8 +143,9 @@ pub fn describe_number(value: f64) -> String {
     }
     let whole_digits = whole_digits(magnitude);
     let places = (15 - whole_digits).clamp(0, 14) as u32;
-    let scaled = float::round(magnitude * (0..places).fold(1.0, |power: f64, _| power * 10.0)) as i128;
-    let scale = 10i128.pow(places);
+    // 15 significant digits: at most 10^15, so u64 arithmetic (no i128 division) holds them.
+    let scaled = float::round(magnitude * (0..places).fold(1.0, |power: f64, _| power * 10.0)) as u64;
+    let scale = 10u64.pow(places);
     let mut text = format!("{}{}", if value < 0.0 { "-" } else { "" }, scaled / scale);
     let fraction = scaled % scale;
     if fraction != 0 {

@@ -11,6 +11,7 @@ use super::sorted_map::SortedMap;
 use crate::prelude::*;
 
 use super::error::{LedgerError, LedgerResult};
+use super::json::sub;
 use super::limits::{AMOUNT_MICROS_MAX, MICROS_PER_CREDIT};
 
 /// Bytes of formula text, nodes of a parsed formula, and nesting depth.
@@ -59,7 +60,7 @@ impl Decimal {
     /// A JSON number's text (`-1.5e-3`, `2E+21`) exactly, when it fits.
     pub fn parse_number(text: &str) -> Option<Self> {
         let (base, exponent) = match text.find(['e', 'E']) {
-            Some(at) => (&text[..at], text[at + 1..].trim_start_matches('+').parse::<i32>().ok()?),
+            Some(at) => (sub(text, 0, at), sub(text, at + 1, text.len()).trim_start_matches('+').parse::<i32>().ok()?),
             None => (text, 0),
         };
         let decimal = Self::parse(base)?;
@@ -84,10 +85,10 @@ impl Decimal {
             text.push('-');
         }
         if digits.len() > places {
-            text.push_str(&digits[..digits.len() - places]);
+            text.push_str(sub(&digits, 0, digits.len() - places));
             if places > 0 {
                 text.push('.');
-                text.push_str(&digits[digits.len() - places..]);
+                text.push_str(sub(&digits, digits.len() - places, digits.len()));
             }
         } else {
             text.push_str("0.");

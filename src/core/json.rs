@@ -230,7 +230,7 @@ impl<'a> Reader<'a> {
             }
         }
         // Digits, signs, '.', 'e': ASCII, so these are character boundaries.
-        Ok(Json::Number(&self.text[start..self.at]))
+        Ok(Json::Number(sub(self.text, start, self.at)))
     }
 
     /// A string: borrowed from the text when it has no escape.
@@ -246,10 +246,10 @@ impl<'a> Reader<'a> {
             // Runs end at ASCII ('"', '\\', a control byte): character boundaries.
             match self.bytes.get(self.at) {
                 Some(b'"') => {
-                    let last = &self.text[run..self.at];
+                    let last = sub(self.text, run, self.at);
                     self.at += 1;
                     return Ok(match out {
-                        None => Cow::Borrowed(&self.text[start..self.at - 1]),
+                        None => Cow::Borrowed(sub(self.text, start, self.at - 1)),
                         Some(mut owned) => {
                             owned.push_str(last);
                             Cow::Owned(owned)
@@ -258,7 +258,7 @@ impl<'a> Reader<'a> {
                 }
                 Some(b'\\') => {
                     let owned = out.get_or_insert_with(String::new);
-                    owned.push_str(&self.text[run..self.at]);
+                    owned.push_str(sub(self.text, run, self.at));
                     self.at += 1;
                     self.escape(owned)?;
                 }
@@ -351,7 +351,7 @@ pub fn number_value(text: &str) -> Option<f64> {
         return None;
     }
     if at < bytes.len() {
-        let written: i32 = text[at + 1..].trim_start_matches('+').parse().ok()?;
+        let written: i32 = sub(text, at + 1, text.len()).trim_start_matches('+').parse().ok()?;
         exponent = exponent.checked_add(written)?;
     }
     if !(-330..=300).contains(&exponent) {
@@ -384,6 +384,16 @@ fn needs_escape(byte: u8) -> bool {
 
 /// Appends `text` as a JSON string. Ids, keys and names almost never need
 /// escaping, so the common case is one scan and one copy.
+/// `&text[start..end]`, for boundaries the caller found at ASCII bytes. Not
+/// `str` indexing: its panic message prints the char at a bad boundary, and
+/// that formatting is ~4 KB of the .wasm. A bad boundary here is a bug.
+pub fn sub(text: &str, start: usize, end: usize) -> &str {
+    match text.get(start..end) {
+        Some(part) => part,
+        None => panic!("a str cut where no char starts"),
+    }
+}
+
 pub fn write_str(out: &mut String, text: &str) {
     out.push('"');
     let bytes = text.as_bytes();
@@ -392,7 +402,7 @@ pub fn write_str(out: &mut String, text: &str) {
         if !needs_escape(byte) {
             continue;
         }
-        out.push_str(&text[start..index]);
+        out.push_str(sub(text, start, index));
         out.push('\\');
         match byte {
             b'"' | b'\\' => out.push(byte as char),
@@ -408,7 +418,7 @@ pub fn write_str(out: &mut String, text: &str) {
         }
         start = index + 1;
     }
-    out.push_str(&text[start..]);
+    out.push_str(sub(text, start, text.len()));
     out.push('"');
 }
 

@@ -12,6 +12,7 @@
 use super::amount::AmountInput;
 use super::decode::{self, At, Decoded, Fields, FromJson};
 use super::error::{LedgerError, LedgerResult};
+use super::json::sub;
 use super::json::{self, Json, ObjectWriter, ToJson};
 use super::keys::check_id;
 use super::limits::TIME_MS_MAX;
@@ -109,8 +110,8 @@ pub struct AccountState {
 /// The UTC calendar month of `ms` as `year * 12 + month - 1`.
 pub fn month_of(ms: UnixMs) -> i64 {
     let text = super::time::format_iso(ms);
-    let year: i64 = text[0..4].parse().unwrap_or(0);
-    let month: i64 = text[5..7].parse().unwrap_or(1);
+    let year: i64 = sub(&text, 0, 4).parse().unwrap_or(0);
+    let month: i64 = sub(&text, 5, 7).parse().unwrap_or(1);
     year * 12 + month - 1
 }
 

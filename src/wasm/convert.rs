@@ -49,7 +49,7 @@ pub(crate) fn input_text(what: &str, input: &JsValue) -> LedgerResult<String> {
     let text = JsValue::from(text)
         .as_string()
         .ok_or_else(|| LedgerError::invalid(what, "could not be read as JSON (its toJSON returned no value)"))?;
-    if !text.contains("null") {
+    if !text.as_bytes().windows(4).any(|window| window == b"null") {
         return Ok(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
