@@ -628,7 +628,7 @@ async function withinDeadline(promise, what, ms = 10_000) {
   }
 }
 
-/** Rust panic messages the library's panic hook printed (console.error), newest last. */
+/** Rust panic messages the library's panic handler printed (console.error), newest last. */
 const panics = [];
 let panicsReported = 0;
 const panicNote = () => {

@@ -385,8 +385,9 @@ fn needs_escape(byte: u8) -> bool {
 /// Appends `text` as a JSON string. Ids, keys and names almost never need
 /// escaping, so the common case is one scan and one copy.
 /// `&text[start..end]`, for boundaries the caller found at ASCII bytes. Not
-/// `str` indexing: its panic message prints the char at a bad boundary, and
-/// that formatting is ~4 KB of the .wasm. A bad boundary here is a bug.
+/// `str` indexing: its panic formats the char at a bad boundary with `{:?}`,
+/// code the .wasm otherwise does without (HACKING.md, "Size"). A bad boundary
+/// here is a bug.
 pub fn sub(text: &str, start: usize, end: usize) -> &str {
     match text.get(start..end) {
         Some(part) => part,

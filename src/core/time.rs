@@ -42,7 +42,7 @@ impl TimeInput {
     pub fn to_ms(&self, field: &str) -> LedgerResult<UnixMs> {
         let ms = match self {
             TimeInput::EpochMs(value) => {
-                if !value.is_finite() || !crate::core::float::is_whole(*value) {
+                if !crate::core::float::is_whole(*value) {
                     return Err(LedgerError::invalid(
                         field,
                         format!(

@@ -181,7 +181,7 @@ impl Environment for JsEnvironment {
         } else {
             value.as_f64().ok_or("now() must return epoch milliseconds (a number) or a Date")?
         };
-        if !value.is_finite() || !crate::core::float::is_whole(value) {
+        if !crate::core::float::is_whole(value) {
             return Err(format!(
                 "now() must return whole epoch milliseconds, got {}",
                 crate::core::amount::describe_number(value)
