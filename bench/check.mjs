@@ -17,15 +17,12 @@ const WASM_PATH = process.env.BENCH_WASM_PATH || fileURLToPath(new URL("../pkg/c
 const SIZE_ONLY = process.argv.includes("--size-only");
 
 /**
- * The compressed .wasm size the library is held to (issue #8). Not reached
- * yet: until it is, CI enforces a ratchet instead, the size measured when the
- * ratchet was last lowered plus a little headroom, so the .wasm can only
- * shrink. Lower GZIP_RATCHET_BYTES whenever a change shrinks the .wasm;
- * BENCHMARKS.md tracks the gap to the target.
+ * The compressed .wasm size the library is held to (issue #8): 120 KB, as
+ * 120,000 bytes. The check prints the headroom left, so a change that eats
+ * most of it is seen before one breaks it.
  */
-const GZIP_TARGET_BYTES = 120_000;
-const GZIP_RATCHET_BYTES = 126_400;
-const GZIP_BUDGET_BYTES = countFromEnv("BENCH_GZIP_BUDGET_BYTES", GZIP_RATCHET_BYTES);
+const GZIP_LIMIT_BYTES = 120_000;
+const GZIP_BUDGET_BYTES = countFromEnv("BENCH_GZIP_BUDGET_BYTES", GZIP_LIMIT_BYTES);
 /** gzip level of the size budget: the best a CDN or npm tarball would do. */
 const GZIP_LEVEL = 9;
 
@@ -57,16 +54,15 @@ function gzipBudget() {
   if (!existsSync(WASM_PATH)) throw new Error(`${WASM_PATH} is missing: run \`make build\` first`);
   const wasm = readFileSync(WASM_PATH);
   const gzipBytes = gzipSync(wasm, { level: GZIP_LEVEL }).length;
-  const source = process.env.BENCH_GZIP_BUDGET_BYTES ? "BENCH_GZIP_BUDGET_BYTES" : "the ratchet GZIP_RATCHET_BYTES";
-  const gap = gzipBytes - GZIP_TARGET_BYTES;
-  const target = gap > 0 ? `target ${GZIP_TARGET_BYTES} not met yet, ${gap} bytes to go` : `target ${GZIP_TARGET_BYTES} met`;
+  const source = process.env.BENCH_GZIP_BUDGET_BYTES ? "BENCH_GZIP_BUDGET_BYTES" : "GZIP_LIMIT_BYTES (issue #8)";
+  const headroom = GZIP_BUDGET_BYTES - gzipBytes;
   budget(
     `gzip -${GZIP_LEVEL} of ${WASM_PATH.split("/").slice(-2).join("/")}`,
     gzipBytes,
     GZIP_BUDGET_BYTES,
     "bytes",
-    `raw ${wasm.length} bytes; limit from ${source}; ${target}`,
-    "the .wasm grew: find what added code (twiggy top) before raising the ratchet",
+    `raw ${wasm.length} bytes; limit from ${source}; ${headroom >= 0 ? `${headroom} bytes of headroom` : `${-headroom} bytes over`}`,
+    "the .wasm grew: find what added code (`make profile`, twiggy top) and win the bytes back (HACKING.md, \"Size\")",
   );
 }
 

@@ -16,7 +16,7 @@ import { gzipSync } from "node:zlib";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CHECK = path.join(ROOT, "bench", "check.mjs");
 const WASM = path.join(ROOT, "pkg", "credit_pools_bg.wasm");
-/** Incompressible bytes added to the copy: more than any headroom the ratchet keeps. */
+/** Incompressible bytes added to the copy: more than any headroom under the limit. */
 const BLOAT_BYTES = 40_000;
 
 /** Unsigned LEB128, as wasm section sizes are written. */

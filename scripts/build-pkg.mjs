@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, readFileSync, readdirSync, writeFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { WASM_OPT_FEATURES } from "./wasm-opt-features.mjs";
+import { WASM_OPT_FEATURES, WASM_OPT_STRIP } from "./wasm-opt-features.mjs";
 
 const root = new URL("..", import.meta.url).pathname;
 const pkg = join(root, "pkg");
@@ -15,7 +15,7 @@ const template = join(root, "pkg-template");
 const wasmPath = join(pkg, "credit_pools_bg.wasm");
 const wasmOpt = join(root, "node_modules", ".bin", "wasm-opt");
 const rawBytes = statSync(wasmPath).size;
-execFileSync(wasmOpt, ["-Oz", ...WASM_OPT_FEATURES, wasmPath, "-o", wasmPath], { stdio: "inherit" });
+execFileSync(wasmOpt, ["-Oz", ...WASM_OPT_FEATURES, ...WASM_OPT_STRIP, wasmPath, "-o", wasmPath], { stdio: "inherit" });
 
 for (const file of readdirSync(template)) {
   copyFileSync(join(template, file), join(pkg, file));

@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { cpSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { WASM_OPT_FEATURES } from "./wasm-opt-features.mjs";
+import { WASM_OPT_FEATURES, WASM_OPT_STRIP } from "./wasm-opt-features.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -20,7 +20,7 @@ export function packageVariant({ rawWasm, dir, wasmOptFlags }) {
   cpSync(path.join(ROOT, "pkg"), pkgDir, { recursive: true });
   cpSync(path.join(bindgen, "credit_pools.js"), path.join(pkgDir, "credit_pools.js"));
   const wasmOpt = path.join(ROOT, "node_modules", ".bin", "wasm-opt");
-  execFileSync(wasmOpt, [...wasmOptFlags, ...WASM_OPT_FEATURES, path.join(bindgen, "credit_pools_bg.wasm"), "-o", path.join(pkgDir, "credit_pools_bg.wasm")], {
+  execFileSync(wasmOpt, [...wasmOptFlags, ...WASM_OPT_FEATURES, ...WASM_OPT_STRIP, path.join(bindgen, "credit_pools_bg.wasm"), "-o", path.join(pkgDir, "credit_pools_bg.wasm")], {
     stdio: "inherit",
   });
   return pkgDir;

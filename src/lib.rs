@@ -40,6 +40,35 @@ extern crate alloc;
 #[cfg(not(target_arch = "wasm32"))]
 extern crate std;
 
+// On wasm32, `assert!`, `assert_eq!` and `unreachable!` are these lean
+// versions (they shadow core's in every module): a broken invariant panics
+// with its place (file, line, column; the panic handler prints it) and one
+// shared message, instead of the asserted expression's text or the
+// unreachable's reason. That text is the source at that place in that version
+// (`buildInfo()` names it), so a bug report loses nothing, and the .wasm drops
+// a string and a format per site: 1.1 KB of gzip (BENCHMARKS.md, "The module's
+// bytes"). Native builds, where the tests run, keep core's full messages.
+#[cfg(target_arch = "wasm32")]
+macro_rules! assert {
+    ($condition:expr $(, $($message:tt)*)?) => {
+        if !$condition {
+            panic!("credit-pools invariant broken (a bug; the place is the assertion)")
+        }
+    };
+}
+#[cfg(target_arch = "wasm32")]
+macro_rules! assert_eq {
+    ($left:expr, $right:expr $(, $($message:tt)*)?) => {
+        assert!($left == $right)
+    };
+}
+#[cfg(target_arch = "wasm32")]
+macro_rules! unreachable {
+    ($($reason:tt)*) => {
+        panic!("credit-pools invariant broken (a bug; the place is the assertion)")
+    };
+}
+
 /// What std's prelude would bring: the alloc types every module uses.
 mod prelude {
     pub(crate) use alloc::boxed::Box;

@@ -96,10 +96,10 @@ pub fn micros_from_decimal(text: &str) -> Result<i64, String> {
         Some(rest) => (true, rest),
         None => (false, trimmed),
     };
-    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let point = super::json::split_at_byte(unsigned, b'.', false);
+    let (whole, fraction) = point.unwrap_or((unsigned, ""));
     let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits_ok(whole) || !digits_ok(fraction) || (unsigned.contains('.') && fraction.is_empty())
-    {
+    if whole.is_empty() || !digits_ok(whole) || !digits_ok(fraction) || (point.is_some() && fraction.is_empty()) {
         return Err(format!("is not a decimal number: \"{text}\""));
     }
     let fraction_kept = fraction.trim_end_matches('0');
@@ -114,7 +114,9 @@ pub fn micros_from_decimal(text: &str) -> Result<i64, String> {
     let whole_value: i64 = if whole_kept.is_empty() {
         0
     } else {
-        whole_kept.parse().map_err(|_| format!("is not a decimal number: \"{text}\""))?
+        super::json::parse_int(whole_kept)
+            .and_then(|whole| i64::try_from(whole).ok())
+            .ok_or_else(|| format!("is not a decimal number: \"{text}\""))?
     };
     let mut fraction_value: i64 = 0;
     for (index, byte) in fraction_kept.bytes().enumerate() {

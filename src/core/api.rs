@@ -527,7 +527,7 @@ fn dimensions(value: &Json<'_>, path: &At<'_>) -> Decoded<SortedMap<DimensionVal
 
 impl FromJson for ProvisionSubscriptionInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             customer_id: f.string("customerId"),
             plan_id: f.string("planId"),
@@ -539,7 +539,7 @@ impl FromJson for ProvisionSubscriptionInput {
 
 impl FromJson for GrantCreditsInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         let grant_types = [("PAID", GrantTypeInput::Paid), ("PROMOTIONAL", GrantTypeInput::Promotional)];
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -560,7 +560,7 @@ impl FromJson for GrantCreditsInput {
 
 impl FromJson for ReportUsageInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             customer_id: f.string("customerId"),
             resource_id: f.opt_string("resourceId"),
@@ -576,7 +576,7 @@ impl FromJson for ReportUsageInput {
 
 impl FromJson for ConsumeCreditsInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             customer_id: f.string("customerId"),
             resource_id: f.opt_string("resourceId"),
@@ -591,7 +591,7 @@ impl FromJson for ConsumeCreditsInput {
 
 impl FromJson for GetCreditBalanceInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             customer_id: f.string("customerId"),
             resource_id: f.opt_string("resourceId"),
@@ -602,7 +602,7 @@ impl FromJson for GetCreditBalanceInput {
 
 impl FromJson for GetCreditLedgerInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         let orders = [("ASC", SortOrder::Ascending), ("DESC", SortOrder::Descending)];
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -619,7 +619,7 @@ impl FromJson for GetCreditLedgerInput {
 
 impl FromJson for GetCreditGrantsInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             customer_id: f.string("customerId"),
             resource_id: f.opt_string("resourceId"),
@@ -632,7 +632,7 @@ impl FromJson for GetCreditGrantsInput {
 
 impl FromJson for VoidCreditGrantInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         let id = f.string("id");
         f.finish(Self { id })
     }
@@ -640,7 +640,7 @@ impl FromJson for VoidCreditGrantInput {
 
 impl FromJson for GetCreditEntitlementInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             customer_id: f.string("customerId"),
             resource_id: f.opt_string("resourceId"),
@@ -652,7 +652,7 @@ impl FromJson for GetCreditEntitlementInput {
 
 impl FromJson for EstimateUsageCostInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             customer_id: f.string("customerId"),
             resource_id: f.opt_string("resourceId"),
@@ -665,7 +665,7 @@ impl FromJson for EstimateUsageCostInput {
 
 impl FromJson for ReserveCreditsInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             customer_id: f.string("customerId"),
             resource_id: f.opt_string("resourceId"),
@@ -679,14 +679,14 @@ impl FromJson for ReserveCreditsInput {
 
 impl FromJson for SettleReservationInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self { reservation_id: f.string("reservationId"), amount: f.req("amount", amount) })
     }
 }
 
 impl FromJson for ReleaseReservationInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         let reservation_id = f.string("reservationId");
         f.finish(Self { reservation_id })
     }
@@ -707,7 +707,7 @@ impl Granularity {
 
 impl FromJson for GetCreditUsageInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             customer_id: f.string("customerId"),
             resource_id: f.opt_string("resourceId"),
@@ -722,7 +722,7 @@ impl FromJson for GetCreditUsageInput {
 
 impl FromJson for TransferSubscriptionInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             subscription_id: f.string("subscriptionId"),
             destination_resource_id: f.string("destinationResourceId"),

@@ -94,7 +94,7 @@ impl PlanCredit {
     }
 
     pub fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             currency_id: f.string("c"),
             amount_micros: f.integer("a"),
@@ -106,7 +106,7 @@ impl PlanCredit {
 
 impl FromJson for CatalogInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             currencies: f.req("currencies", |v, p| decode::list(v, p, CurrencyInput::from_json)),
             plans: f.list_or_empty("plans", PlanInput::from_json),
@@ -116,14 +116,14 @@ impl FromJson for CatalogInput {
 
 impl FromJson for CurrencyInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self { id: f.string("id"), display_name: f.opt_string("displayName") })
     }
 }
 
 impl FromJson for PlanInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             id: f.string("id"),
             credits: f.opt("credits", |v, p| decode::list(v, p, PlanCreditInput::from_json)),
@@ -134,7 +134,7 @@ impl FromJson for PlanInput {
 
 impl FromJson for PlanCreditInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             currency_id: f.string_either("currencyId", "creditTypeId"),
             amount: f.req("amount", AmountInput::from_json),
@@ -146,7 +146,7 @@ impl FromJson for PlanCreditInput {
 
 impl FromJson for CreditRateInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             feature_id: f.string("featureId"),
             currency_id: f.string_either("currencyId", "creditTypeId"),

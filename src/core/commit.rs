@@ -76,7 +76,7 @@ impl WriteSet {
             return Ok(Applied::Written);
         }
         // No compare-and-set: the commit records are plain writes, last.
-        let head_key = commits.last().map(|c| c.key.clone()).expect("checked above");
+        let head_key = commits.last().map(|c| c.key.clone()).unwrap_or_else(|| unreachable!("checked above"));
         if !capabilities.batch {
             before.extend(commits.into_iter().map(|c| (c.key, c.value)));
             write_all(store, before, false).await?;
@@ -115,7 +115,7 @@ async fn write_all<S: Store>(store: &S, entries: Vec<(String, String)>, batch: b
 async fn put_batch<S: Store>(store: &S, entries: Vec<(String, String)>, named: &str) -> LedgerResult<()> {
     assert!(!entries.is_empty() && entries.len() <= BATCH_ENTRIES_MAX);
     if entries.len() == 1 {
-        let (key, value) = entries.into_iter().next().expect("one entry");
+        let (key, value) = entries.into_iter().next().unwrap_or_else(|| unreachable!("one entry"));
         return store.put(&key, value).await.map_err(|reason| Box::new(LedgerError::StoreError { key, reason }));
     }
     let count = entries.len();

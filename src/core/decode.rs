@@ -122,14 +122,18 @@ pub fn number(value: &Json<'_>, at: &At<'_>) -> Decoded<f64> {
 /// Reads an exact integer (stored counters, instants, micros).
 pub fn integer(value: &Json<'_>, at: &At<'_>) -> Decoded<i64> {
     match value {
-        Json::Number(text) => text.parse::<i64>().map_err(|_| DecodeError::at(at, "must be an integer")),
+        Json::Number(text) => super::json::parse_int(text)
+            .and_then(|value| i64::try_from(value).ok())
+            .ok_or_else(|| DecodeError::at(at, "must be an integer")),
         other => Err(wrong(at, "an integer", other)),
     }
 }
 
 pub fn unsigned(value: &Json<'_>, at: &At<'_>) -> Decoded<u64> {
     match value {
-        Json::Number(text) => text.parse::<u64>().map_err(|_| DecodeError::at(at, "must be a non-negative integer")),
+        Json::Number(text) => {
+            super::json::parse_unsigned(text).ok_or_else(|| DecodeError::at(at, "must be a non-negative integer"))
+        }
         other => Err(wrong(at, "a non-negative integer", other)),
     }
 }
@@ -156,16 +160,25 @@ pub fn choice<T: Copy>(value: &Json<'_>, at: &At<'_>, choices: &[(&str, T)]) -> 
 
 /// A list whose items `read` reads (`at[i]`). `null` items are refused.
 pub fn list<T>(value: &Json<'_>, at: &At<'_>, read: impl Fn(&Json<'_>, &At<'_>) -> Decoded<T>) -> Decoded<Vec<T>> {
+    let mut out = Vec::new();
+    each_item(value, at, &mut |item, item_at| {
+        out.push(read(item, item_at)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// `list`'s walk, compiled once: only the push of a read item is per type.
+fn each_item(value: &Json<'_>, at: &At<'_>, visit: &mut dyn FnMut(&Json<'_>, &At<'_>) -> Decoded<()>) -> Decoded<()> {
     let Json::Array(items) = value else { return Err(wrong(at, "an array", value)) };
-    let mut out = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let item_at = At::Index(at, index);
         if *item == Json::Null {
             return Err(DecodeError::at(&item_at, "arrays may not hold null, undefined or holes"));
         }
-        out.push(read(item, &item_at)?);
+        visit(item, &item_at)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// An object of string values.
@@ -193,14 +206,16 @@ impl core::fmt::Debug for Fields<'_> {
 
 impl<'a> Fields<'a> {
     /// `value` as an object (`at` is where it sits; `At::Root("")` at the top).
-    pub fn of(value: &'a Json<'a>, at: &At<'a>) -> Decoded<Self> {
+    /// Not an object: no fields, and `finish` returns that error (it is the
+    /// first). Infallible, so a decoder has no early return here either.
+    pub fn of(value: &'a Json<'a>, at: &At<'a>) -> Self {
+        let fields = Self { entries: &[], at: *at, error: Cell::new(None) };
         match value {
-            Json::Object(entries) if not_json(entries).is_none() => {
-                Ok(Self { entries, at: *at, error: Cell::new(None) })
-            }
+            Json::Object(entries) if not_json(entries).is_none() => Self { entries, ..fields },
             other => {
                 let root = matches!(at, At::Root(""));
-                Err(wrong(if root { &At::Root("input") } else { at }, "an object", other))
+                fields.fail(wrong(if root { &At::Root("input") } else { at }, "an object", other));
+                fields
             }
         }
     }
@@ -326,12 +341,12 @@ mod tests {
     #[test]
     fn errors_name_the_full_path() {
         let value = parse(r#"{"a":{"b":[{"c":1},{"c":"x"}]},"n":null,"m":{"\u0000":"NaN"}}"#).unwrap();
-        let top = Fields::of(&value, &At::Root("")).unwrap();
+        let top = Fields::of(&value, &At::Root(""));
         let catalog = At::Root("catalog");
         let at = At::Key(&catalog, "a");
-        let a = Fields::of(top.get("a").unwrap(), &at).unwrap();
+        let a = Fields::of(top.get("a").unwrap(), &at);
         let read_c = |item: &Json<'_>, path: &At<'_>| {
-            let c = Fields::of(item, path)?;
+            let c = Fields::of(item, path);
             let text = c.string("c");
             c.finish(text)
         };
@@ -344,6 +359,6 @@ mod tests {
         assert_eq!(top.finish(()).unwrap_err().reason, "is required", "the first error is kept");
         let _ = top.opt_number("m");
         assert_eq!(top.finish(()).unwrap_err().reason, "must be a finite number, got NaN");
-        assert_eq!(Fields::of(&Json::Array(vec![]), &At::Root("")).unwrap_err().field, "input");
+        assert_eq!(Fields::of(&Json::Array(vec![]), &At::Root("")).finish(()).unwrap_err().field, "input");
     }
 }

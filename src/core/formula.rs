@@ -11,7 +11,7 @@ use super::sorted_map::SortedMap;
 use crate::prelude::*;
 
 use super::error::{LedgerError, LedgerResult};
-use super::json::sub;
+use super::json::{parse_int, split_at_byte, sub};
 use super::limits::{AMOUNT_MICROS_MAX, MICROS_PER_CREDIT};
 
 /// Bytes of formula text, nodes of a parsed formula, and nesting depth.
@@ -46,21 +46,25 @@ impl Decimal {
             Some(rest) => (true, rest),
             None => (false, text),
         };
-        let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+        let point = split_at_byte(digits, b'.', false);
+        let (whole, fraction) = point.unwrap_or((digits, ""));
         let valid = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty() || !valid(whole) || !valid(fraction) || (digits.contains('.') && fraction.is_empty()) {
+        if whole.is_empty() || !valid(whole) || !valid(fraction) || (point.is_some() && fraction.is_empty()) {
             return None;
         }
         let fraction = fraction.trim_end_matches('0');
         let exponent = u32::try_from(fraction.len()).ok().filter(|e| *e <= EXPONENT_MAX)?;
-        let mantissa: i128 = format!("{whole}{fraction}").parse().ok()?;
+        let mantissa = parse_int(&format!("{whole}{fraction}"))?;
         Some(Self { mantissa: if negative { -mantissa } else { mantissa }, exponent }.normalized())
     }
 
     /// A JSON number's text (`-1.5e-3`, `2E+21`) exactly, when it fits.
     pub fn parse_number(text: &str) -> Option<Self> {
         let (base, exponent) = match text.find(['e', 'E']) {
-            Some(at) => (sub(text, 0, at), sub(text, at + 1, text.len()).trim_start_matches('+').parse::<i32>().ok()?),
+            Some(at) => (
+                sub(text, 0, at),
+                i32::try_from(parse_int(sub(text, at + 1, text.len()).trim_start_matches('+'))?).ok()?,
+            ),
             None => (text, 0),
         };
         let decimal = Self::parse(base)?;
@@ -78,7 +82,7 @@ impl Decimal {
     /// The value as a plain decimal (`-0.0015`, `1000`).
     pub fn plain(self) -> String {
         let negative = self.mantissa < 0;
-        let digits = self.mantissa.unsigned_abs().to_string();
+        let digits = magnitude_digits(self.mantissa);
         let places = self.exponent as usize;
         let mut text = String::with_capacity(digits.len() + 3);
         if negative {
@@ -176,6 +180,23 @@ impl Decimal {
     }
 }
 
+/// The digits of `value`'s magnitude, through the crate's u64 writer: core's
+/// u128 `Display` was a large function of its own in the .wasm. Two halves of
+/// at most 19 digits each (2^127 / 10^19 < u64::MAX).
+fn magnitude_digits(value: i128) -> String {
+    const HALF: u128 = 10_000_000_000_000_000_000;
+    let magnitude = value.unsigned_abs();
+    let mut digits = String::new();
+    let (high, low) = ((magnitude / HALF) as u64, (magnitude % HALF) as u64);
+    if high > 0 {
+        crate::core::json::write_u64(&mut digits, high);
+        crate::core::json::write_u64_padded(&mut digits, low, 19);
+    } else {
+        crate::core::json::write_u64(&mut digits, low);
+    }
+    digits
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Node {
     Number(Decimal),
@@ -245,6 +266,7 @@ impl DimensionValue {
 }
 
 struct Parser<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     at: usize,
     nodes: usize,
@@ -318,7 +340,7 @@ impl Parser<'_> {
                 while self.bytes.get(self.at).is_some_and(|b| b.is_ascii_digit() || *b == b'.') {
                     self.at += 1;
                 }
-                let text = core::str::from_utf8(&self.bytes[start..self.at]).unwrap_or("");
+                let text = sub(self.text, start, self.at);
                 let number = Decimal::parse(text).ok_or_else(|| format!("has a bad number \"{text}\""))?;
                 self.node(Node::Number(number))
             }
@@ -327,7 +349,7 @@ impl Parser<'_> {
                 while self.bytes.get(self.at).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_') {
                     self.at += 1;
                 }
-                let name = core::str::from_utf8(&self.bytes[start..self.at]).unwrap_or("").to_string();
+                let name = sub(self.text, start, self.at).to_string();
                 if self.peek() == Some(b'(') {
                     let is_max = match name.as_str() {
                         "max" => true,
@@ -364,7 +386,7 @@ impl Formula {
         if text.len() > FORMULA_BYTES_MAX {
             return Err(LedgerError::invalid(field, format!("is longer than {FORMULA_BYTES_MAX} bytes")));
         }
-        let mut parser = Parser { bytes: text.as_bytes(), at: 0, nodes: 0 };
+        let mut parser = Parser { text, bytes: text.as_bytes(), at: 0, nodes: 0 };
         let root =
             parser.expression(0).map_err(|reason| LedgerError::invalid(field, format!("\"{text}\" {reason}")))?;
         if parser.peek().is_some() {
@@ -466,6 +488,14 @@ mod tests {
             ),
             Ok(9_000_000)
         );
+    }
+
+    #[test]
+    fn magnitude_digits_are_displays() {
+        let big = 10_i128.pow(19);
+        for value in [0, 9, -10, big - 1, big, -(big + 7), i128::from(u64::MAX) + 1, i128::MAX, i128::MIN] {
+            assert_eq!(magnitude_digits(value), value.unsigned_abs().to_string());
+        }
     }
 
     #[test]

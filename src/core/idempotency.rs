@@ -76,7 +76,7 @@ impl KeyEntry {
     }
 
     pub fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         let kind = *OperationKind::ALL
             .get(f.unsigned("o") as usize)
             .ok_or_else(|| decode::DecodeError::new(&f.path_of("o"), "is not an operation kind"))?;
@@ -96,7 +96,7 @@ impl IdempotencyRecord {
     pub fn decode(store_key: &str, key: &str, text: &str) -> LedgerResult<Self> {
         let value = json::parse(text).map_err(|reason| LedgerError::corrupt(store_key, reason))?;
         let read = || -> Decoded<Self> {
-            let f = Fields::of(&value, &At::Root("record"))?;
+            let f = Fields::of(&value, &At::Root("record"));
             f.finish(Self {
                 schema: f.unsigned("v") as u32,
                 entry: f.req("e", KeyEntry::read),

@@ -306,8 +306,12 @@ impl<'a> Reader<'a> {
 
     fn hex4(&mut self) -> Result<u32, String> {
         let digits = self.bytes.get(self.at..self.at + 4).ok_or_else(|| self.error("a short \\u escape"))?;
-        let text = core::str::from_utf8(digits).map_err(|_| self.error("a bad \\u escape"))?;
-        let value = u32::from_str_radix(text, 16).map_err(|_| self.error("a bad \\u escape"))?;
+        // By hand: `u32::from_str_radix` is another copy of core's digit loop.
+        let mut value = 0;
+        for &byte in digits {
+            let digit = char::from(byte).to_digit(16).ok_or_else(|| self.error("a bad \\u escape"))?;
+            value = value * 16 + digit;
+        }
         self.at += 4;
         Ok(value)
     }
@@ -351,7 +355,7 @@ pub fn number_value(text: &str) -> Option<f64> {
         return None;
     }
     if at < bytes.len() {
-        let written: i32 = sub(text, at + 1, text.len()).trim_start_matches('+').parse().ok()?;
+        let written = i32::try_from(parse_int(sub(text, at + 1, text.len()).trim_start_matches('+'))?).ok()?;
         exponent = exponent.checked_add(written)?;
     }
     if !(-330..=300).contains(&exponent) {
@@ -377,13 +381,55 @@ pub fn number_value(text: &str) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
+/// An integer as `str::parse` reads one: an optional `+` or `-`, then one or
+/// more ASCII digits; `None` past `i128`. One body for every integer type
+/// (`i64::try_from(parse_int(text)?)`): each `str::parse::<T>` is a copy of
+/// core's digit loop, four of them in the .wasm before (HACKING.md, "Size").
+pub fn parse_int(text: &str) -> Option<i128> {
+    let (negative, digits) = match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        all => (false, all),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut magnitude: i128 = 0;
+    for &byte in digits {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        // Accumulated negative for a negative number, so i128::MIN parses too.
+        let digit = i128::from(byte - b'0');
+        let shifted = magnitude.checked_mul(10)?;
+        magnitude = if negative { shifted.checked_sub(digit)? } else { shifted.checked_add(digit)? };
+    }
+    Some(magnitude)
+}
+
+/// `text.split_once(byte)` for an ASCII `byte` (`last`: `rsplit_once`), by
+/// a byte scan: core's char-pattern search brings memchr and its searcher
+/// into the .wasm (HACKING.md, "Size").
+pub fn split_at_byte(text: &str, byte: u8, last: bool) -> Option<(&str, &str)> {
+    assert!(byte.is_ascii());
+    let mut bytes = text.bytes();
+    let at = if last { bytes.rposition(|b| b == byte) } else { bytes.position(|b| b == byte) }?;
+    Some((sub(text, 0, at), sub(text, at + 1, text.len())))
+}
+
+/// `parse_int` for a type without a sign: a `-` is refused, as `str::parse` does.
+pub fn parse_unsigned(text: &str) -> Option<u64> {
+    if text.starts_with('-') {
+        return None;
+    }
+    u64::try_from(parse_int(text)?).ok()
+}
+
 /// Whether `byte` must be escaped inside a JSON string.
 fn needs_escape(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
-/// Appends `text` as a JSON string. Ids, keys and names almost never need
-/// escaping, so the common case is one scan and one copy.
 /// `&text[start..end]`, for boundaries the caller found at ASCII bytes. Not
 /// `str` indexing: its panic formats the char at a bad boundary with `{:?}`,
 /// code the .wasm otherwise does without (HACKING.md, "Size"). A bad boundary
@@ -395,6 +441,8 @@ pub fn sub(text: &str, start: usize, end: usize) -> &str {
     }
 }
 
+/// Appends `text` as a JSON string. Ids, keys and names almost never need
+/// escaping, so the common case is one scan and one copy.
 pub fn write_str(out: &mut String, text: &str) {
     out.push('"');
     let bytes = text.as_bytes();
@@ -454,8 +502,10 @@ pub fn write_u64_padded(out: &mut String, mut value: u64, width: usize) {
         digits[at] = b'0' + value as u8;
     }
     let start = at.min(digits.len() - width.clamp(1, digits.len()));
-    // ASCII digits: always valid UTF-8.
-    out.push_str(core::str::from_utf8(&digits[start..]).unwrap_or("0"));
+    // ASCII digits, pushed as chars: no UTF-8 check of what is ASCII.
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
+    }
 }
 
 /// Appends `value` in decimal.
@@ -693,6 +743,57 @@ mod tests {
         }
         assert_eq!(number_value("1e999"), None);
         assert_eq!(number_value("1e-999"), Some(0.0));
+    }
+
+    #[test]
+    fn splits_at_a_byte_as_split_once_does() {
+        for text in ["", ".", "a.b", "a.b.c", "..", "é.x", "abc", "-1-2"] {
+            for byte in [b'.', b'-'] {
+                let char = char::from(byte);
+                assert_eq!(split_at_byte(text, byte, false), text.split_once(char), "{text:?}");
+                assert_eq!(split_at_byte(text, byte, true), text.rsplit_once(char), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn reads_integers_as_str_parse_does() {
+        let edges = [
+            "",
+            "+",
+            "-",
+            "0",
+            "-0",
+            "+7",
+            "--1",
+            "+-1",
+            "1a",
+            " 1",
+            "007",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551616",
+            "170141183460469231731687303715884105727",
+            "170141183460469231731687303715884105728",
+            "-170141183460469231731687303715884105728",
+            "-170141183460469231731687303715884105729",
+            "٣",
+        ];
+        for text in edges {
+            assert_eq!(parse_int(text), text.parse::<i128>().ok(), "{text:?}");
+            assert_eq!(parse_unsigned(text), text.parse::<u64>().ok(), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn integers_match_str_parse(text in "[-+]?[0-9]{0,40}|[-+0-9a ]{0,6}") {
+            proptest::prop_assert_eq!(parse_int(&text), text.parse::<i128>().ok());
+            proptest::prop_assert_eq!(parse_unsigned(&text), text.parse::<u64>().ok());
+            proptest::prop_assert_eq!(parse_int(&text).and_then(|v| i64::try_from(v).ok()), text.parse::<i64>().ok());
+        }
     }
 
     #[test]

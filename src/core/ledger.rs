@@ -31,7 +31,7 @@ use super::events::{
 };
 use super::formula::DimensionValue;
 use super::idempotency::{Claim, IdempotencyRecord, KeyEntry, OperationKind, IDEMPOTENCY_RECENT_MAX, RECORD_SCHEMA};
-use super::json::{ObjectWriter, ToJson};
+use super::json::{self, ObjectWriter, ToJson};
 use super::keys::{
     account_key, check_id, check_key_prefix, grant_index_key, reservation_index_key, subscription_index_key, Scope,
     KEY_PREFIX_DEFAULT,
@@ -913,7 +913,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
         let Outcome::Applied { head, now_ms, events, recharges, .. } = outcome else {
             unreachable!("provisioning carries no idempotency key")
         };
-        let subscription = head.subscription.as_ref().expect("provisioning stores a subscription");
+        let subscription =
+            head.subscription.as_ref().unwrap_or_else(|| unreachable!("provisioning stores a subscription"));
         let result = ProvisionSubscriptionResult {
             id: subscription.id.clone(),
             status: "SUCCESS",
@@ -1566,7 +1567,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 if !series.contains_key(&key) {
                     series.insert(key.clone(), (group, event.currency_id.clone(), SeriesBuilder::default()));
                 }
-                let (_, _, builder) = series.get_mut(&key).expect("inserted above");
+                let (_, _, builder) = series.get_mut(&key).unwrap_or_else(|| unreachable!("inserted above"));
                 builder.add(
                     bucket_start(event.timestamp_ms, granularity),
                     event.amount_micros,
@@ -1710,7 +1711,8 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                 Ok(((), None))
             })
             .await;
-        let subscription = head.subscription.as_ref().expect("the destination adopted the subscription");
+        let subscription =
+            head.subscription.as_ref().unwrap_or_else(|| unreachable!("the destination adopted the subscription"));
         let result = TransferSubscriptionResult {
             subscription: SubscriptionOutput {
                 id: subscription.id.clone(),
@@ -1756,7 +1758,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             None => 0,
             Some(cursor) => cursor
                 .strip_prefix("g")
-                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| usize::try_from(json::parse_unsigned(n)?).ok())
                 .ok_or_else(|| LedgerError::invalid("cursor", "is not a cursor returned by getCreditGrants"))?,
         };
         let (head, _, _) = self.read_head(&scope).await?;
@@ -1798,7 +1800,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
             },
             Some(cursor) => cursor
                 .strip_prefix("e")
-                .and_then(|n| n.parse::<u64>().ok())
+                .and_then(json::parse_unsigned)
                 .filter(|n| *n <= total)
                 .ok_or_else(|| LedgerError::invalid("cursor", "is not a cursor returned by getCreditLedger"))?,
         };
@@ -1823,7 +1825,7 @@ impl<S: Store, E: Environment> Ledger<S, E> {
                     pages_read += 1;
                     loaded = Some((page, self.load_page(&scope, &stored, page).await?));
                 }
-                let (_, events) = loaded.as_ref().expect("loaded above");
+                let (_, events) = loaded.as_ref().unwrap_or_else(|| unreachable!("loaded above"));
                 events[(seq % LEDGER_PAGE_EVENTS) as usize].clone()
             };
             if matches(&event) {
@@ -1932,7 +1934,7 @@ impl SeriesBuilder {
         if !self.buckets.contains_key(&key) {
             self.buckets.insert(key.clone(), (bucket_ms, 0, SortedMap::new()));
         }
-        let (_, micros, ids) = self.buckets.get_mut(&key).expect("inserted above");
+        let (_, micros, ids) = self.buckets.get_mut(&key).unwrap_or_else(|| unreachable!("inserted above"));
         *micros += amount_micros;
         self.total_micros += amount_micros;
         // One usage spanning several grants writes several rows: count it once.

@@ -101,7 +101,7 @@ impl EventRecord {
     }
 
     pub fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         let kind = f.unsigned("k");
         let kind = *EventKind::ALL
             .get(kind as usize)
@@ -153,7 +153,7 @@ impl LedgerPage {
     pub fn decode(key: &str, page: u64, text: &str) -> LedgerResult<Self> {
         let value = json::parse(text).map_err(|reason| LedgerError::corrupt(key, reason))?;
         let read = || -> Decoded<Self> {
-            let f = Fields::of(&value, &At::Root("page"))?;
+            let f = Fields::of(&value, &At::Root("page"));
             f.finish(Self {
                 schema: f.unsigned("v") as u32,
                 page: f.unsigned("p"),

@@ -49,7 +49,7 @@ impl ScopeLocks {
     /// Passes the scope on to its oldest waiter, or frees it; returns the
     /// waker to wake once the borrow is over.
     fn pass_on(held: &mut SortedMap<Held>, scope_key: &str) -> Option<Waker> {
-        let entry = held.get_mut(scope_key).expect("a held scope has an entry");
+        let entry = held.get_mut(scope_key).unwrap_or_else(|| unreachable!("a held scope has an entry"));
         // A plain Vec: queues are a handful of calls long, and VecDeque's code
         // costs the .wasm more than `remove(0)` costs in time.
         match (!entry.queue.is_empty()).then(|| entry.queue.remove(0)) {
@@ -80,10 +80,11 @@ impl<'a> Future for LockFuture<'a> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ScopeGuard<'a>> {
         let locks = self.locks;
         let mut held = locks.held.borrow_mut();
-        let key = self.scope_key.as_ref().expect("a lock future is not polled after completion");
+        let key =
+            self.scope_key.as_ref().unwrap_or_else(|| unreachable!("a lock future is not polled after completion"));
         let Some(entry) = held.get_mut(key) else {
             assert!(self.waiter.is_none(), "a waiter's scope stays held until the waiter takes it");
-            let key = self.scope_key.take().expect("checked above");
+            let key = self.scope_key.take().unwrap_or_else(|| unreachable!("checked above"));
             held.insert(key.clone(), Held::default());
             return Poll::Ready(ScopeGuard { locks, scope_key: key });
         };
@@ -92,11 +93,15 @@ impl<'a> Future for LockFuture<'a> {
                 entry.handed_to = None;
                 drop(held);
                 self.waiter = None;
-                let key = self.scope_key.take().expect("checked above");
+                let key = self.scope_key.take().unwrap_or_else(|| unreachable!("checked above"));
                 Poll::Ready(ScopeGuard { locks, scope_key: key })
             }
             Some(waiter) => {
-                let slot = entry.queue.iter_mut().find(|(id, _)| *id == waiter).expect("a waiter is queued");
+                let slot = entry
+                    .queue
+                    .iter_mut()
+                    .find(|(id, _)| *id == waiter)
+                    .unwrap_or_else(|| unreachable!("a waiter is queued"));
                 slot.1.clone_from(cx.waker());
                 Poll::Pending
             }
@@ -119,7 +124,7 @@ impl Drop for LockFuture<'_> {
         let (Some(waiter), Some(key)) = (self.waiter, self.scope_key.as_deref()) else { return };
         let wake = {
             let mut held = self.locks.held.borrow_mut();
-            let entry = held.get_mut(key).expect("a waiter's scope is held");
+            let entry = held.get_mut(key).unwrap_or_else(|| unreachable!("a waiter's scope is held"));
             if entry.handed_to == Some(waiter) {
                 entry.handed_to = None;
                 ScopeLocks::pass_on(&mut held, key)

@@ -44,7 +44,7 @@ pub fn sort_by<T>(items: &mut Vec<T>, compare: impl Fn(&T, &T) -> Ordering) {
     }
     let order = sorted_indices(items.len(), &|a, b| compare(&items[a], &items[b]));
     let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
-    items.extend(order.into_iter().map(|index| slots[index].take().expect("each index once")));
+    items.extend(order.into_iter().map(|index| slots[index].take().unwrap_or_else(|| unreachable!("each index once"))));
 }
 
 #[cfg(test)]

@@ -200,7 +200,7 @@ impl Grant {
     }
 
     pub fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         let index = |name: &str, len: usize| -> usize {
             let at = f.unsigned(name) as usize;
             if at >= len {
@@ -258,10 +258,10 @@ impl Pool {
     }
 
     pub fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         let alerts = f
             .opt("al", |value, path| {
-                let a = Fields::of(value, path)?;
+                let a = Fields::of(value, path);
                 let fired = u8::try_from(a.unsigned("f")).unwrap_or_else(|_| {
                     a.fail(decode::DecodeError::new(&a.path_of("f"), "is out of range"));
                     0
@@ -271,7 +271,7 @@ impl Pool {
             })
             .unwrap_or_default();
         let reservations = f.list_or_empty("rs", |value, path| {
-            let r = Fields::of(value, path)?;
+            let r = Fields::of(value, path);
             let reservation = Reservation {
                 id: r.string("i"),
                 amount_micros: r.integer("a"),
@@ -466,7 +466,10 @@ impl Pool {
     }
 
     fn grant_index(&self, grant_id: &str) -> usize {
-        self.grants.iter().position(|g| g.id == grant_id).expect("grant ids passed internally exist")
+        self.grants
+            .iter()
+            .position(|g| g.id == grant_id)
+            .unwrap_or_else(|| unreachable!("grant ids passed internally exist"))
     }
 
     /// Scheduled → active at `at_ms`: the amount joins the balance and first

@@ -12,8 +12,8 @@
 use super::amount::AmountInput;
 use super::decode::{self, At, Decoded, Fields, FromJson};
 use super::error::{LedgerError, LedgerResult};
-use super::json::sub;
 use super::json::{self, Json, ObjectWriter, ToJson};
+use super::json::{parse_int, sub};
 use super::keys::check_id;
 use super::limits::TIME_MS_MAX;
 use super::time::{add_months, UnixMs};
@@ -110,8 +110,8 @@ pub struct AccountState {
 /// The UTC calendar month of `ms` as `year * 12 + month - 1`.
 pub fn month_of(ms: UnixMs) -> i64 {
     let text = super::time::format_iso(ms);
-    let year: i64 = sub(&text, 0, 4).parse().unwrap_or(0);
-    let month: i64 = sub(&text, 5, 7).parse().unwrap_or(1);
+    let year = parse_int(sub(&text, 0, 4)).unwrap_or(0) as i64;
+    let month = parse_int(sub(&text, 5, 7)).unwrap_or(1) as i64;
     year * 12 + month - 1
 }
 
@@ -181,9 +181,9 @@ impl AccountState {
     }
 
     fn read(value: &Json<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, &At::Root("account"))?;
+        let f = Fields::of(value, &At::Root("account"));
         let config = f.opt("cf", |value, path| {
-            let c = Fields::of(value, path)?;
+            let c = Fields::of(value, path);
             c.finish(RechargeConfig {
                 id: c.string("i"),
                 is_enabled: c.req("en", decode::boolean),
@@ -195,7 +195,7 @@ impl AccountState {
             })
         });
         let pending = f.list_or_empty("pd", |value, path| {
-            let p = Fields::of(value, path)?;
+            let p = Fields::of(value, path);
             p.finish(PendingRecharge {
                 recharge_id: p.string("i"),
                 resource_id: p.opt_string("r"),
@@ -349,7 +349,7 @@ pub struct RechargeOutcomeInput {
 
 impl FromJson for SaveRechargeConfigInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         let threshold_types = [("CREDIT_AMOUNT", ThresholdType::CreditAmount)];
         f.finish(Self {
             customer_id: f.string("customerId"),
@@ -367,7 +367,7 @@ impl FromJson for SaveRechargeConfigInput {
 
 impl FromJson for GetRechargeConfigInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             customer_id: f.string("customerId"),
             currency_id: f.string_either("currencyId", "creditTypeId"),
@@ -377,7 +377,7 @@ impl FromJson for GetRechargeConfigInput {
 
 impl FromJson for RechargeOutcomeInput {
     fn from_json(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self { recharge_id: f.string("rechargeId"), reason: f.opt_string("reason") })
     }
 }

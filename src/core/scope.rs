@@ -56,7 +56,7 @@ impl SubscriptionState {
     }
 
     fn read(value: &Json<'_>, path: &At<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, path)?;
+        let f = Fields::of(value, path);
         f.finish(Self {
             id: f.string("i"),
             plan_id: f.string("p"),
@@ -216,7 +216,7 @@ impl ScopeHead {
     }
 
     fn read(value: &Json<'_>) -> Decoded<Self> {
-        let f = Fields::of(value, &At::Root("head"))?;
+        let f = Fields::of(value, &At::Root("head"));
         f.finish(Self {
             schema: f.unsigned("v") as u32,
             customer_id: f.string("c"),
@@ -336,7 +336,8 @@ impl ScopeHead {
     }
 
     fn issue_recurring(&mut self, entry: usize, index: i64, ids: &mut dyn GrantIds) -> LedgerResult<()> {
-        let subscription = self.subscription.as_mut().expect("missed periods come from the subscription");
+        let subscription =
+            self.subscription.as_mut().unwrap_or_else(|| unreachable!("missed periods come from the subscription"));
         assert!(index > subscription.periods_granted[entry]);
         subscription.periods_granted[entry] = index;
         let credit = subscription.credits[entry].clone();

@@ -36,7 +36,7 @@ impl ScopeIndexRecord {
     pub fn decode(key: &str, text: &str) -> LedgerResult<Scope> {
         let value = json::parse(text).map_err(|reason| LedgerError::corrupt(key, reason))?;
         let read = || -> Decoded<ScopeIndexRecord> {
-            let f = Fields::of(&value, &At::Root("index"))?;
+            let f = Fields::of(&value, &At::Root("index"));
             f.finish(ScopeIndexRecord {
                 schema: f.unsigned("v") as u32,
                 customer_id: f.string("c"),
@@ -54,8 +54,8 @@ impl ScopeIndexRecord {
 
 /// The subscription id inside a recurring grant id (`{subscription}-{entry}-{period}`).
 pub fn subscription_of_recurring_grant(grant_id: &str) -> Option<&str> {
-    let (rest, period) = grant_id.rsplit_once('-')?;
-    let (subscription, entry) = rest.rsplit_once('-')?;
+    let (rest, period) = super::json::split_at_byte(grant_id, b'-', true)?;
+    let (subscription, entry) = super::json::split_at_byte(rest, b'-', true)?;
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     (digits(period) && digits(entry) && subscription.starts_with("sub-")).then_some(subscription)
 }

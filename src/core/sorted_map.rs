@@ -91,7 +91,7 @@ impl<V> Index<&str> for SortedMap<V> {
     type Output = V;
 
     fn index(&self, key: &str) -> &V {
-        self.get(key).expect("the key is in the map")
+        self.get(key).unwrap_or_else(|| unreachable!("the key is in the map"))
     }
 }
 

@@ -137,7 +137,7 @@ pub fn parse_iso(text: &str) -> Option<UnixMs> {
         if !slice.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        core::str::from_utf8(slice).ok()?.parse().ok()
+        Some(slice.iter().fold(0, |number, digit| number * 10 + i64::from(digit - b'0')))
     };
     let year = number(0, 4)?;
     if bytes.get(4) != Some(&b'-') || bytes.get(7) != Some(&b'-') {

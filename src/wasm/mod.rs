@@ -154,44 +154,38 @@ pub struct CreditLedger {
     hooks: Rc<Hooks>,
 }
 
-/// Reads a method's input now, synchronously: JSON text, then the core's reader.
-fn read_input<I: FromJson>(method: &'static str, input: &JsValue) -> LedgerResult<I> {
-    let text = input_text(method, input)?;
-    I::from_json_text(&text, "")
+/// A method's input, read from its JSON text by the core's reader.
+fn read_input<I: FromJson>(text: &str) -> LedgerResult<I> {
+    I::from_json_text(text, "")
 }
 
+/// What a method does with its input's JSON text: reads it and starts the
+/// operation (`Err`: the input was refused, and nothing ran).
+type StartRead = fn(Rc<HostLedger>, &str) -> LedgerResult<ReadOp>;
+type StartWrite = fn(Rc<HostLedger>, &str) -> LedgerResult<WriteOp>;
+
 impl CreditLedger {
-    /// Parses `input` now and runs `operation` as a Promise. Nothing is
-    /// borrowed across an await: the future owns an `Rc` of the ledger, whose
-    /// methods take `&self`, so concurrent and re-entrant calls are safe.
-    fn run<I: FromJson>(
-        &self,
-        method: &'static str,
-        input: JsValue,
-        operation: fn(Rc<HostLedger>, I) -> ReadOp,
-    ) -> Promise {
-        match read_input::<I>(method, &input) {
-            Ok(input) => spawn(Job::Read(operation(Rc::clone(&self.inner), input))),
+    /// Reads `input` now and runs the operation `start` begins as a Promise.
+    /// Nothing is borrowed across an await: the future owns an `Rc` of the
+    /// ledger, whose methods take `&self`, so concurrent and re-entrant calls
+    /// are safe. Not generic, so compiled once: each method only adds its
+    /// `start` (reading its input type, and the operation's future).
+    #[inline(never)]
+    fn run(&self, method: &'static str, input: JsValue, start: StartRead) -> Promise {
+        match input_text(method, &input).and_then(|text| start(Rc::clone(&self.inner), &text)) {
+            Ok(operation) => spawn(Job::Read(operation)),
             Err(error) => Promise::reject(&to_js_error(error)),
         }
     }
 
     /// `run` for a write operation: after it commits, its events go to
-    /// `onEvent` and the payments it asked for to `onRecharge`. (The two
-    /// bodies are alike on purpose: one `spawn` taking the parse's `Result`
-    /// cost 0.6 KB of gzip, a copy of its reject path per method.)
-    fn run_write<I: FromJson>(
-        &self,
-        method: &'static str,
-        input: JsValue,
-        operation: fn(Rc<HostLedger>, I) -> WriteOp,
-    ) -> Promise {
-        match read_input::<I>(method, &input) {
-            Ok(input) => spawn(Job::Write {
-                operation: operation(Rc::clone(&self.inner), input),
-                ledger: Rc::clone(&self.inner),
-                hooks: Rc::clone(&self.hooks),
-            }),
+    /// `onEvent` and the payments it asked for to `onRecharge`.
+    #[inline(never)]
+    fn run_write(&self, method: &'static str, input: JsValue, start: StartWrite) -> Promise {
+        match input_text(method, &input).and_then(|text| start(Rc::clone(&self.inner), &text)) {
+            Ok(operation) => {
+                spawn(Job::Write { operation, ledger: Rc::clone(&self.inner), hooks: Rc::clone(&self.hooks) })
+            }
             Err(error) => Promise::reject(&to_js_error(error)),
         }
     }
@@ -284,8 +278,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ProvisionSubscriptionInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("provisionSubscription", input, |ledger, input| {
-            Box::pin(async move { ledger.provision_subscription(input).await.map(written) })
+        self.run_write("provisionSubscription", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.provision_subscription(input).await.map(written) }))
         })
     }
 
@@ -304,8 +299,9 @@ impl CreditLedger {
     /// ```
     #[wasm_bindgen(js_name = grantCredits, unchecked_return_type = "Promise<GrantCreditsResult>")]
     pub fn grant_credits(&self, #[wasm_bindgen(unchecked_param_type = "GrantCreditsInput")] input: JsValue) -> Promise {
-        self.run_write("grantCredits", input, |ledger, input| {
-            Box::pin(async move { ledger.grant_credits(input).await.map(written) })
+        self.run_write("grantCredits", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.grant_credits(input).await.map(written) }))
         })
     }
 
@@ -326,8 +322,9 @@ impl CreditLedger {
     /// ```
     #[wasm_bindgen(js_name = reportUsage, unchecked_return_type = "Promise<ReportUsageResult>")]
     pub fn report_usage(&self, #[wasm_bindgen(unchecked_param_type = "ReportUsageInput")] input: JsValue) -> Promise {
-        self.run_write("reportUsage", input, |ledger, input| {
-            Box::pin(async move { ledger.report_usage(input).await.map(written) })
+        self.run_write("reportUsage", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.report_usage(input).await.map(written) }))
         })
     }
 
@@ -343,8 +340,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ConsumeCreditsInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("consumeCredits", input, |ledger, input| {
-            Box::pin(async move { ledger.consume_credits(input).await.map(written) })
+        self.run_write("consumeCredits", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.consume_credits(input).await.map(written) }))
         })
     }
 
@@ -362,8 +360,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "VoidCreditGrantInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("voidCreditGrant", input, |ledger, input| {
-            Box::pin(async move { ledger.void_credit_grant(input).await.map(written) })
+        self.run_write("voidCreditGrant", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.void_credit_grant(input).await.map(written) }))
         })
     }
 
@@ -383,8 +382,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetCreditEntitlementInput")] input: JsValue,
     ) -> Promise {
-        self.run("getCreditEntitlement", input, |ledger, input| {
-            Box::pin(async move { ledger.get_credit_entitlement(input).await.map(json_text) })
+        self.run("getCreditEntitlement", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.get_credit_entitlement(input).await.map(json_text) }))
         })
     }
 
@@ -404,8 +404,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "EstimateUsageCostInput")] input: JsValue,
     ) -> Promise {
-        self.run("estimateUsageCost", input, |ledger, input| {
-            Box::pin(async move { ledger.estimate_usage_cost(input).await.map(json_text) })
+        self.run("estimateUsageCost", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.estimate_usage_cost(input).await.map(json_text) }))
         })
     }
 
@@ -427,8 +428,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "SaveAutomaticRechargeConfigurationInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("saveAutomaticRechargeConfiguration", input, |ledger, input| {
-            Box::pin(async move { ledger.save_automatic_recharge_configuration(input).await.map(written) })
+        self.run_write("saveAutomaticRechargeConfiguration", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.save_automatic_recharge_configuration(input).await.map(written) }))
         })
     }
 
@@ -447,8 +449,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetAutomaticRechargeConfigurationInput")] input: JsValue,
     ) -> Promise {
-        self.run("getAutomaticRechargeConfiguration", input, |ledger, input| {
-            Box::pin(async move { ledger.get_automatic_recharge_configuration(input).await.map(json_text) })
+        self.run("getAutomaticRechargeConfiguration", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.get_automatic_recharge_configuration(input).await.map(json_text) }))
         })
     }
 
@@ -466,8 +469,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "RechargeOutcomeInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("confirmRecharge", input, |ledger, input| {
-            Box::pin(async move { ledger.confirm_recharge(input).await.map(written) })
+        self.run_write("confirmRecharge", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.confirm_recharge(input).await.map(written) }))
         })
     }
 
@@ -485,8 +489,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "RechargeOutcomeInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("failRecharge", input, |ledger, input| {
-            Box::pin(async move { ledger.fail_recharge(input).await.map(written) })
+        self.run_write("failRecharge", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.fail_recharge(input).await.map(written) }))
         })
     }
 
@@ -522,8 +527,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ReserveCreditsInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("reserveCredits", input, |ledger, input| {
-            Box::pin(async move { ledger.reserve_credits(input).await.map(written) })
+        self.run_write("reserveCredits", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.reserve_credits(input).await.map(written) }))
         })
     }
 
@@ -541,8 +547,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "SettleReservationInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("settleReservation", input, |ledger, input| {
-            Box::pin(async move { ledger.settle_reservation(input).await.map(written) })
+        self.run_write("settleReservation", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.settle_reservation(input).await.map(written) }))
         })
     }
 
@@ -558,8 +565,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ReleaseReservationInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("releaseReservation", input, |ledger, input| {
-            Box::pin(async move { ledger.release_reservation(input).await.map(written) })
+        self.run_write("releaseReservation", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.release_reservation(input).await.map(written) }))
         })
     }
 
@@ -579,8 +587,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetCreditUsageInput")] input: JsValue,
     ) -> Promise {
-        self.run("getCreditUsage", input, |ledger, input| {
-            Box::pin(async move { ledger.get_credit_usage(input).await.map(json_text) })
+        self.run("getCreditUsage", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.get_credit_usage(input).await.map(json_text) }))
         })
     }
 
@@ -598,8 +607,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "TransferSubscriptionToResourceInput")] input: JsValue,
     ) -> Promise {
-        self.run_write("transferSubscriptionToResource", input, |ledger, input| {
-            Box::pin(async move { ledger.transfer_subscription_to_resource(input).await.map(written) })
+        self.run_write("transferSubscriptionToResource", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.transfer_subscription_to_resource(input).await.map(written) }))
         })
     }
 
@@ -617,8 +627,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetCreditBalanceInput")] input: JsValue,
     ) -> Promise {
-        self.run("getCreditBalance", input, |ledger, input| {
-            Box::pin(async move { ledger.get_credit_balance(input).await.map(json_text) })
+        self.run("getCreditBalance", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.get_credit_balance(input).await.map(json_text) }))
         })
     }
 
@@ -638,8 +649,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetCreditLedgerInput")] input: JsValue,
     ) -> Promise {
-        self.run("getCreditLedger", input, |ledger, input| {
-            Box::pin(async move { ledger.get_credit_ledger(input).await.map(json_text) })
+        self.run("getCreditLedger", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.get_credit_ledger(input).await.map(json_text) }))
         })
     }
 
@@ -656,8 +668,9 @@ impl CreditLedger {
         &self,
         #[wasm_bindgen(unchecked_param_type = "GetCreditGrantsInput")] input: JsValue,
     ) -> Promise {
-        self.run("getCreditGrants", input, |ledger, input| {
-            Box::pin(async move { ledger.get_credit_grants(input).await.map(json_text) })
+        self.run("getCreditGrants", input, |ledger, text| {
+            let input = read_input(text)?;
+            Ok(Box::pin(async move { ledger.get_credit_grants(input).await.map(json_text) }))
         })
     }
 }
