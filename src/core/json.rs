@@ -479,32 +479,35 @@ pub fn write_u64(out: &mut String, value: u64) {
 
 /// `write_u64`, zero-padded to at least `width` digits (at most 20). Two
 /// digits per division, as `itoa` does: timestamps have 13.
-pub fn write_u64_padded(out: &mut String, mut value: u64, width: usize) {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+pub fn write_u64_padded(out: &mut String, value: u64, width: usize) {
+    // "00" to "99" as text: digits are pushed as `&str` pieces of it, so
+    // there is no per-char push and no UTF-8 check of bytes known to be ASCII.
+    const PAIRS: &str = "0001020304050607080910111213141516171819\
         2021222324252627282930313233343536373839\
         4041424344454647484950515253545556575859\
         6061626364656667686970717273747576777879\
         8081828384858687888990919293949596979899";
-    let mut digits = [b'0'; 20];
-    let mut at = digits.len();
-    while value >= 100 {
-        let pair = usize::try_from(value % 100).unwrap_or(0) * 2;
-        value /= 100;
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    // The base-100 digits of `value`, least significant first (u64::MAX has 10).
+    let mut pairs = [0_usize; 10];
+    let mut count = 0;
+    let mut rest = value;
+    loop {
+        pairs[count] = (rest % 100) as usize;
+        count += 1;
+        rest /= 100;
+        if rest == 0 {
+            break;
+        }
     }
-    if value >= 10 {
-        let pair = usize::try_from(value).unwrap_or(0) * 2;
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    } else {
-        at -= 1;
-        digits[at] = b'0' + value as u8;
+    let top = pairs[count - 1];
+    let digits = 2 * count - usize::from(top < 10);
+    for _ in digits..width.min(20) {
+        out.push('0');
     }
-    let start = at.min(digits.len() - width.clamp(1, digits.len()));
-    // ASCII digits, pushed as chars: no UTF-8 check of what is ASCII.
-    for &digit in &digits[start..] {
-        out.push(char::from(digit));
+    let first = if top < 10 { 2 * top + 1 } else { 2 * top };
+    out.push_str(sub(PAIRS, first, 2 * top + 2));
+    for &pair in pairs[..count - 1].iter().rev() {
+        out.push_str(sub(PAIRS, 2 * pair, 2 * pair + 2));
     }
 }
 
@@ -788,6 +791,13 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn u64s_are_written_as_format_pads_them(value: u64, width in 0_usize..24) {
+            let mut out = String::from("x");
+            write_u64_padded(&mut out, value, width);
+            proptest::prop_assert_eq!(out, format!("x{value:0w$}", w = width.min(20)));
+        }
+
         #[test]
         fn integers_match_str_parse(text in "[-+]?[0-9]{0,40}|[-+0-9a ]{0,6}") {
             proptest::prop_assert_eq!(parse_int(&text), text.parse::<i128>().ok());
