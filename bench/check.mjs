@@ -62,7 +62,7 @@ function gzipBudget() {
     GZIP_BUDGET_BYTES,
     "bytes",
     `raw ${wasm.length} bytes; limit from ${source}; ${headroom >= 0 ? `${headroom} bytes of headroom` : `${-headroom} bytes over`}`,
-    "the .wasm grew: find what added code (`make profile`, twiggy top) and win the bytes back (HACKING.md, \"Size\")",
+    "the .wasm grew: find what added code (`make profile`, twiggy top) and win the bytes back (HACKING.md, \"Values across the boundary\")",
   );
 }
 

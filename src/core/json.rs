@@ -384,7 +384,7 @@ pub fn number_value(text: &str) -> Option<f64> {
 /// An integer as `str::parse` reads one: an optional `+` or `-`, then one or
 /// more ASCII digits; `None` past `i128`. One body for every integer type
 /// (`i64::try_from(parse_int(text)?)`): each `str::parse::<T>` is a copy of
-/// core's digit loop, four of them in the .wasm before (HACKING.md, "Size").
+/// core's digit loop, four of them in the .wasm before (HACKING.md, "Values across the boundary").
 pub fn parse_int(text: &str) -> Option<i128> {
     let (negative, digits) = match text.as_bytes() {
         [b'-', rest @ ..] => (true, rest),
@@ -409,7 +409,7 @@ pub fn parse_int(text: &str) -> Option<i128> {
 
 /// `text.split_once(byte)` for an ASCII `byte` (`last`: `rsplit_once`), by
 /// a byte scan: core's char-pattern search brings memchr and its searcher
-/// into the .wasm (HACKING.md, "Size").
+/// into the .wasm (HACKING.md, "Values across the boundary").
 pub fn split_at_byte(text: &str, byte: u8, last: bool) -> Option<(&str, &str)> {
     assert!(byte.is_ascii());
     let mut bytes = text.bytes();
@@ -432,7 +432,7 @@ fn needs_escape(byte: u8) -> bool {
 
 /// `&text[start..end]`, for boundaries the caller found at ASCII bytes. Not
 /// `str` indexing: its panic formats the char at a bad boundary with `{:?}`,
-/// code the .wasm otherwise does without (HACKING.md, "Size"). A bad boundary
+/// code the .wasm otherwise does without (HACKING.md, "Values across the boundary"). A bad boundary
 /// here is a bug.
 pub fn sub(text: &str, start: usize, end: usize) -> &str {
     match text.get(start..end) {
