@@ -134,13 +134,13 @@ function summariseCodeSize(wasmPath) {
   // First matching group wins.
   const groups = [
     ["drop glue (core::ptr::drop_in_place)", (name) => name.startsWith("core::ptr::drop_in_place")],
-    ["methods' own futures (wasm::CreditLedger::<method>::{{closure}})", (name) => /credit_pools::wasm::CreditLedger::\w+::\{\{closure\}\}/.test(name)],
+    ["inputs and futures (wasm::CreditLedger::<method>::{{closure}})", (name) => /credit_pools::wasm::CreditLedger::\w+::\{\{closure\}\}/.test(name)],
     ["constructor (options, catalog decoding and validation)", (name) => name.startsWith("creditledger_new")],
-    ["exported method shims (each method's input decoding)", (name) => name.startsWith("creditledger_")],
+    ["exported method shims (argument conversion)", (name) => name.startsWith("creditledger_")],
     ["core::ledger (operations and the commit protocol)", (name) => name.includes("credit_pools::core::ledger")],
     ["JSON reader, writer and decoders (core::json, core::decode)", (name) => /credit_pools::core::(json|decode)::/.test(name)],
     ["formatting (core::fmt, alloc::fmt)", (name) => name.includes("fmt")],
-    ["allocator (dlmalloc)", (name) => name.includes("dlmalloc")],
+    ["allocator (talc)", (name) => name.startsWith("talc::")],
     ["data segments (strings, tables)", (name) => name.startsWith("data segment")],
   ];
   const totals = new Map(groups.map(([label]) => [label, 0]));
